@@ -1,0 +1,43 @@
+import { Command, CommanderError } from 'commander';
+import { registerIndex } from './commands/indexCommand.js';
+import { registerRatings } from './commands/ratingsCommand.js';
+import { registerTag } from './commands/tagCommand.js';
+import { registerList } from './commands/listCommand.js';
+import { registerInfo } from './commands/infoCommand.js';
+import { registerExport } from './commands/exportCommand.js';
+import { registerSynth } from './commands/synthCommand.js';
+
+/** Thrown by commands for a failure the user can fix; printed as one line without a stack trace. */
+export class CliError extends Error {}
+
+export function buildProgram(): Command {
+  const program = new Command('miru')
+    .description('Miru: a workbench for image-aesthetics datasets (index, rate, tag, query, synthesise).')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerIndex(program);
+  registerRatings(program);
+  registerTag(program);
+  registerList(program);
+  registerInfo(program);
+  registerExport(program);
+  registerSynth(program);
+  return program;
+}
+
+/** Runs the CLI and returns the exit code: 0 success, 1 failure, 2 usage error. */
+export async function runCli(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit through here with code 0; usage errors were already printed by commander.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    console.error(`miru: ${(error as Error).message}`);
+    if (process.env.MIRU_DEBUG) console.error((error as Error).stack);
+    return 1;
+  }
+}

@@ -1,0 +1,25 @@
+import { InvalidArgumentError } from 'commander';
+import { openLibrary, type LibraryDb } from '../library/openLibrary.js';
+
+/** Commander parser for options that must be positive whole numbers; names the option in its error. */
+export function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive whole number (got ${JSON.stringify(value)}).`);
+    return n;
+  };
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** Opens the library named by --db; read-style commands refuse to create a new empty one by mistake. */
+export function openDb(dbPath: string | undefined, mode: 'create' | 'existing'): LibraryDb {
+  if (!dbPath) throw new Error('Name the library with --db PATH (a .db file; `miru index` creates it).');
+  return openLibrary(dbPath, { mustExist: mode === 'existing' });
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

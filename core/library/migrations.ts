@@ -1,0 +1,136 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * Forward-only schema migrations. The database's `PRAGMA user_version` is the number of migrations applied.
+ * Never edit a migration that has shipped: append a new one, so every older library file can be upgraded.
+ */
+export interface Migration {
+  version: number;
+  description: string;
+  up: (db: Database.Database) => void;
+}
+
+/** Image statistics columns, in the order they are stored (the query model filters and sorts on them). */
+export const STAT_COLUMNS = [
+  'brightness',
+  'contrast',
+  'saturation',
+  'colorfulness',
+  'sharpness',
+  'entropy',
+  'edge_density',
+  'aspect_ratio',
+  'megapixels',
+  'alpha_fraction',
+  'is_grayscale',
+] as const;
+
+export const migrations: Migration[] = [
+  {
+    version: 1,
+    description: 'roots, images with statistics, raters, ratings, tags, jobs',
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE roots (
+          id INTEGER PRIMARY KEY,
+          path TEXT NOT NULL UNIQUE,
+          added_at TEXT NOT NULL
+        );
+        CREATE TABLE images (
+          id INTEGER PRIMARY KEY,
+          root_id INTEGER NOT NULL REFERENCES roots(id),
+          rel_path TEXT NOT NULL,
+          content_hash TEXT,
+          bytes INTEGER NOT NULL,
+          mtime_ms INTEGER NOT NULL,
+          width INTEGER,
+          height INTEGER,
+          format TEXT,
+          channels INTEGER,
+          has_alpha INTEGER,
+          bit_depth TEXT,
+          pages INTEGER,
+          status TEXT NOT NULL CHECK (status IN ('ok', 'error', 'missing')),
+          error TEXT,
+          indexed_at TEXT NOT NULL,
+          ${STAT_COLUMNS.map((c) => `${c} REAL`).join(',\n          ')},
+          UNIQUE (root_id, rel_path)
+        );
+        CREATE INDEX images_hash ON images(content_hash);
+        CREATE INDEX images_status ON images(status);
+        CREATE TABLE raters (
+          id INTEGER PRIMARY KEY,
+          name TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE ratings (
+          image_id INTEGER NOT NULL REFERENCES images(id),
+          rater_id INTEGER NOT NULL REFERENCES raters(id),
+          value REAL NOT NULL,
+          rated_at TEXT,
+          imported_from TEXT,
+          PRIMARY KEY (image_id, rater_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX ratings_rater ON ratings(rater_id, image_id);
+        CREATE TABLE tags (
+          image_id INTEGER NOT NULL REFERENCES images(id),
+          tag TEXT NOT NULL,
+          created_at TEXT NOT NULL,
+          PRIMARY KEY (image_id, tag)
+        ) WITHOUT ROWID;
+        CREATE INDEX tags_tag ON tags(tag, image_id);
+        CREATE TABLE jobs (
+          id INTEGER PRIMARY KEY,
+          kind TEXT NOT NULL,
+          params TEXT NOT NULL,
+          status TEXT NOT NULL,
+          progress REAL NOT NULL DEFAULT 0,
+          error TEXT,
+          created_at TEXT NOT NULL,
+          updated_at TEXT NOT NULL
+        );
+      `);
+    },
+  },
+  {
+    version: 2,
+    description: 'per-image rating aggregates, sort indexes for the query model, library settings',
+    up: (db) => {
+      // Mean rating and rating count are read by every grid page; keeping them on the image row (updated by
+      // ratings import) lets filters and keyset sorts on them use an index instead of aggregating per page.
+      db.exec(`
+        ALTER TABLE images ADD COLUMN rating_mean REAL;
+        ALTER TABLE images ADD COLUMN rating_count INTEGER NOT NULL DEFAULT 0;
+        UPDATE images SET
+          rating_mean = (SELECT avg(value) FROM ratings WHERE ratings.image_id = images.id),
+          rating_count = (SELECT count(*) FROM ratings WHERE ratings.image_id = images.id);
+        -- Ratings and tags name images by relative path without a root.
+        CREATE INDEX images_rel_path ON images(rel_path);
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      `);
+      for (const column of [...STAT_COLUMNS, 'rating_mean', 'rating_count', 'bytes', 'width', 'height', 'mtime_ms']) {
+        db.exec(`CREATE INDEX images_by_${column} ON images(${column})`);
+      }
+    },
+  },
+];
+
+export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;
+
+/** Applies every migration newer than the file's version, each in its own transaction. */
+export function migrate(db: Database.Database, target = SCHEMA_VERSION): { from: number; to: number } {
+  const from = db.pragma('user_version', { simple: true }) as number;
+  if (from > SCHEMA_VERSION) {
+    throw new Error(
+      `This library was written by a newer Miru (schema version ${from}; this Miru knows up to ${SCHEMA_VERSION}). ` +
+        'Upgrade Miru to open it; nothing was changed.',
+    );
+  }
+  for (const migration of migrations) {
+    if (migration.version <= from || migration.version > target) continue;
+    db.transaction(() => {
+      migration.up(db);
+      db.pragma(`user_version = ${migration.version}`);
+    })();
+  }
+  return { from, to: Math.max(from, Math.min(target, SCHEMA_VERSION)) };
+}

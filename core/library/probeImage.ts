@@ -1,0 +1,159 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import { contentHash } from '../util/contentHash.js';
+import { computeImageStats, SHARPNESS_GRID, type ImageStats } from './imageStats.js';
+import { THUMBNAIL_SIZE, thumbnailPath } from './thumbnails.js';
+import { describeFsError } from './scanFolders.js';
+
+/** libvips' own default input limit (0x3FFF squared): safe against decompression bombs on any workstation. */
+export const DEFAULT_MAX_PIXELS = 268_402_689;
+/** Longest side of the working copy that statistics and the thumbnail are computed from (one decode per image). */
+const WORKING_SIZE = 512;
+
+export interface ProbedImage {
+  contentHash: string;
+  bytes: number;
+  width: number;
+  height: number;
+  format: string;
+  channels: number;
+  hasAlpha: boolean;
+  bitDepth: string;
+  pages: number;
+  stats: ImageStats & { aspectRatio: number; megapixels: number };
+}
+
+/** Why one file cannot be used; `vanished` when it was deleted between the scan and the read. */
+export interface FileFailure {
+  ok: false;
+  vanished: boolean;
+  error: string;
+  contentHash: string | null;
+  bytes: number;
+}
+
+export type ProbeOutcome = { ok: true; image: ProbedImage } | FileFailure;
+
+export interface ProbeOptions {
+  cacheDir: string;
+  maxPixels?: number;
+}
+
+export type ReadOutcome = { ok: true; buffer: Buffer; contentHash: string } | FileFailure;
+
+/** Reads a file and hashes it; the hash alone decides whether a new path is a moved, already-known image. */
+export async function readImageFile(absPath: string): Promise<ReadOutcome> {
+  let buffer: Buffer;
+  try {
+    buffer = await fs.readFile(absPath);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return { ok: false, vanished: code === 'ENOENT', error: `cannot read file: ${describeFsError(error)}`, contentHash: null, bytes: 0 };
+  }
+  if (buffer.length === 0) return { ok: false, vanished: false, error: 'empty file (0 bytes): re-copy or re-export it', contentHash: null, bytes: 0 };
+  return { ok: true, buffer, contentHash: await contentHash(buffer) };
+}
+
+/**
+ * Decodes an image once and returns everything the library stores about it, or the reason it cannot be used.
+ * Never throws for a bad file: every failure becomes a per-file error a person can act on.
+ */
+export async function measureImage(buffer: Buffer, hash: string, absPath: string, options: ProbeOptions): Promise<ProbeOutcome> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const failed = (error: string, h: string | null): FileFailure => ({ ok: false, vanished: false, error, contentHash: h, bytes: buffer.length });
+  let meta: Metadata;
+  try {
+    meta = await sharp(buffer, { limitInputPixels: false }).metadata();
+  } catch (error) {
+    return failed(describeDecodeError(error, absPath), hash);
+  }
+  if (!meta.width || !meta.height || !meta.format) return failed('corrupt header: no image size or format could be read', hash);
+  const pixels = meta.width * meta.height;
+  if (pixels > maxPixels) {
+    return failed(
+      `too many pixels: ${meta.width}x${meta.height} = ${pixels.toLocaleString('en-US')} exceeds the limit of ` +
+        `${maxPixels.toLocaleString('en-US')} (a guard against decompression bombs; raise it with --max-pixels if the file is genuine)`,
+      hash,
+    );
+  }
+  // EXIF orientations 5-8 rotate by 90 degrees: the stored size is what a viewer shows.
+  const rotated = (meta.orientation ?? 1) >= 5;
+  const width = rotated ? meta.height : meta.width;
+  const height = rotated ? meta.width : meta.height;
+
+  let color: { data: Buffer; info: OutputInfo };
+  try {
+    color = await sharp(buffer, { limitInputPixels: maxPixels, failOn: 'error', sequentialRead: true })
+      .rotate()
+      .resize(WORKING_SIZE, WORKING_SIZE, { fit: 'inside', withoutEnlargement: true })
+      .toColourspace('srgb')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    return failed(describeDecodeError(error, absPath), hash);
+  }
+  const rawInput = { raw: { width: color.info.width, height: color.info.height, channels: color.info.channels } } as const;
+  const gray = await sharp(color.data, rawInput)
+    .resize(SHARPNESS_GRID, SHARPNESS_GRID, { fit: 'fill' })
+    .greyscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const stats = computeImageStats(
+    { data: color.data, width: color.info.width, height: color.info.height, channels: color.info.channels },
+    { data: gray.data, width: gray.info.width, height: gray.info.height, channels: 1 },
+  );
+
+  const thumbFile = thumbnailPath(options.cacheDir, hash);
+  if (!(await exists(thumbFile))) {
+    const thumb = await sharp(color.data, rawInput)
+      .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })
+      .webp({ quality: 80 })
+      .toBuffer();
+    await writeAtomically(thumbFile, thumb);
+  }
+
+  return {
+    ok: true,
+    image: {
+      contentHash: hash,
+      bytes: buffer.length,
+      width,
+      height,
+      format: meta.format,
+      channels: meta.channels ?? color.info.channels,
+      hasAlpha: meta.hasAlpha ?? false,
+      bitDepth: meta.depth ?? 'uchar',
+      pages: meta.pages ?? 1,
+      stats: { ...stats, aspectRatio: width / height, megapixels: pixels / 1e6 },
+    },
+  };
+}
+
+/** Turns libvips' messages into a reason a person understands, keeping the original text for diagnosis. */
+function describeDecodeError(error: unknown, absPath: string): string {
+  const message = ((error as Error).message ?? String(error)).split('\n')[0]!.trim();
+  const ext = path.extname(absPath).slice(1).toLowerCase();
+  if (/unsupported image format/i.test(message)) return `not an image: the content is not a format Miru reads (the name says .${ext})`;
+  if (/premature end|truncated|unexpected end|not enough data|read error|end of file|short read/i.test(message))
+    return `truncated or damaged image data: ${message}`;
+  if (/pixel limit/i.test(message)) return `too many pixels: ${message} (raise the limit with --max-pixels if the file is genuine)`;
+  return `cannot decode image: ${message}`;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Write to a temporary name and rename, so a crash never leaves a half-written thumbnail under the real name. */
+async function writeAtomically(file: string, data: Buffer): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await fs.writeFile(tmp, data);
+  await fs.rename(tmp, file);
+}

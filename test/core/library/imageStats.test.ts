@@ -1,0 +1,490 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import sharp from 'sharp';
+import {
+  computeImageStats,
+  GRAYSCALE_TOLERANCE,
+  SHARPNESS_GRID,
+  SOBEL_EDGE_THRESHOLD,
+  type ImageStats,
+  type RawImage,
+} from '../../../core/library/imageStats.js';
+
+// ---------------------------------------------------------------- helpers
+
+type Px = readonly number[];
+
+function makeImage(width: number, height: number, channels: number, fn: (x: number, y: number) => Px): RawImage {
+  const data = new Uint8Array(width * height * channels);
+  let i = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const p = fn(x, y);
+      for (let c = 0; c < channels; c++) data[i++] = p[c];
+    }
+  }
+  return { data, width, height, channels };
+}
+
+function solid(width: number, height: number, px: Px): RawImage {
+  return makeImage(width, height, px.length, () => px);
+}
+
+function grayImg(size: number, fn: (x: number, y: number) => number): RawImage {
+  return makeImage(size, size, 1, (x, y) => [fn(x, y)]);
+}
+
+const FLAT_GRAY = grayImg(SHARPNESS_GRID, () => 123);
+
+/** Deterministic PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function close(actual: number, expected: number, tol = 1e-9, msg = ''): void {
+  assert.ok(
+    Math.abs(actual - expected) <= tol,
+    `${msg} expected ${expected} ± ${tol}, got ${actual}`.trim(),
+  );
+}
+
+function assertAllFinite(s: ImageStats): void {
+  for (const [k, v] of Object.entries(s)) {
+    if (typeof v === 'number') assert.ok(Number.isFinite(v), `${k} is not finite: ${v}`);
+  }
+  for (const k of ['brightness', 'contrast', 'saturation', 'edgeDensity', 'alphaFraction'] as const) {
+    assert.ok(s[k] >= 0 && s[k] <= 1, `${k} out of [0,1]: ${s[k]}`);
+  }
+  assert.ok(s.entropy >= 0 && s.entropy <= 8, `entropy out of [0,8]: ${s.entropy}`);
+  assert.ok(s.sharpness >= 0 && s.colorfulness >= 0);
+}
+
+/** Hasler & Süsstrunk M for a constant colour: sd terms vanish. */
+function constColorfulness(r: number, g: number, b: number): number {
+  const rg = r - g;
+  const yb = 0.5 * (r + g) - b;
+  return 0.3 * Math.sqrt(rg * rg + yb * yb);
+}
+
+// ---------------------------------------------------------------- constant images
+
+test('constant colour: exact brightness/saturation/colourfulness, zero spread stats', () => {
+  const [r, g, b] = [200, 100, 50];
+  for (const px of [[r, g, b], [r, g, b, 255]]) {
+    const s = computeImageStats(solid(64, 48, px), FLAT_GRAY);
+    assertAllFinite(s);
+    // Rec. 601 luma: (0.299*200 + 0.587*100 + 0.114*50) / 255 = 124.2 / 255
+    close(s.brightness, (0.299 * r + 0.587 * g + 0.114 * b) / 255, 1e-12, 'brightness');
+    assert.equal(s.contrast, 0);
+    assert.equal(s.entropy, 0);
+    assert.equal(s.sharpness, 0);
+    assert.equal(s.edgeDensity, 0);
+    // HSV S = (200 - 50) / 200 = 0.75
+    close(s.saturation, 0.75, 1e-12, 'saturation');
+    // rg = 100, yb = 0.5*300 - 50 = 100  ->  M = 0.3 * sqrt(100^2 + 100^2) = 42.426...
+    close(s.colorfulness, constColorfulness(r, g, b), 1e-9, 'colorfulness');
+    close(s.colorfulness, 0.3 * Math.sqrt(20000), 1e-9, 'colorfulness literal');
+    assert.equal(s.alphaFraction, 0);
+    assert.equal(s.isGrayscale, false);
+  }
+});
+
+test('constant black, white and mid grey', () => {
+  const black = computeImageStats(solid(10, 10, [0, 0, 0]), FLAT_GRAY);
+  assert.equal(black.brightness, 0);
+  assert.equal(black.saturation, 0); // max == 0 -> S = 0, not NaN
+  assert.equal(black.colorfulness, 0);
+  assert.equal(black.isGrayscale, true);
+  assertAllFinite(black);
+
+  const white = computeImageStats(solid(10, 10, [255, 255, 255]), FLAT_GRAY);
+  assert.equal(white.brightness, 1);
+  assert.equal(white.saturation, 0);
+  assert.equal(white.contrast, 0);
+
+  const grey = computeImageStats(solid(7, 13, [128, 128, 128]), FLAT_GRAY);
+  close(grey.brightness, 128 / 255, 1e-12);
+  assert.equal(grey.colorfulness, 0);
+  assert.equal(grey.isGrayscale, true);
+});
+
+// ---------------------------------------------------------------- luma spread
+
+test('black/white half split: brightness 0.5, contrast 0.5, entropy 1 bit', () => {
+  const img = makeImage(64, 32, 3, (x) => (x < 32 ? [0, 0, 0] : [255, 255, 255]));
+  const s = computeImageStats(img, FLAT_GRAY);
+  // luma is 0 or 255 in equal parts: mean 127.5, sd 127.5 -> 0.5 in [0,1] units
+  close(s.brightness, 0.5, 1e-12);
+  close(s.contrast, 0.5, 1e-12);
+  close(s.entropy, 1, 1e-12);
+  assert.equal(s.saturation, 0);
+  assert.equal(s.colorfulness, 0);
+  assert.equal(s.isGrayscale, true);
+});
+
+test('entropy: four equal luma levels = 2 bits, full 0..255 ramp = 8 bits', () => {
+  const four = makeImage(4, 8, 3, (x) => [x * 80, x * 80, x * 80]);
+  close(computeImageStats(four, FLAT_GRAY).entropy, 2, 1e-12);
+  const ramp = makeImage(256, 3, 3, (x) => [x, x, x]);
+  const s = computeImageStats(ramp, FLAT_GRAY);
+  close(s.entropy, 8, 1e-12);
+  // uniform on 0..255: mean 127.5, variance (256^2 - 1)/12
+  close(s.brightness, 0.5, 1e-12);
+  close(s.contrast, Math.sqrt((256 * 256 - 1) / 12) / 255, 1e-12);
+});
+
+test('colourfulness of a red/blue half split matches the formula', () => {
+  const img = makeImage(20, 10, 3, (x) => (x < 10 ? [255, 0, 0] : [0, 0, 255]));
+  const s = computeImageStats(img, FLAT_GRAY);
+  // red: rg = 255, yb = 127.5; blue: rg = 0, yb = -255
+  // mean rg = 127.5, sd rg = 127.5; mean yb = -63.75, sd yb = (127.5 + 255)/2 = 191.25
+  const expected = Math.sqrt(127.5 ** 2 + 191.25 ** 2) + 0.3 * Math.sqrt(127.5 ** 2 + 63.75 ** 2);
+  close(s.colorfulness, expected, 1e-9);
+  close(s.saturation, 1, 1e-12);
+  close(s.brightness, (0.299 + 0.114) / 2, 1e-12);
+});
+
+// ---------------------------------------------------------------- sharpness / edges
+
+test('1-px checkerboard: Laplacian variance 1020^2, Sobel cancels to 0', () => {
+  const n = SHARPNESS_GRID;
+  const checker = grayImg(n, (x, y) => ((x + y) & 1 ? 255 : 0));
+  const s = computeImageStats(solid(8, 8, [50, 50, 50]), checker);
+  // Every interior pixel's 4 neighbours have the opposite value:
+  //   centre 255: L = 0+0+0+0 - 4*255 = -1020;  centre 0: L = 4*255 - 0 = +1020.
+  // The 254x254 interior has equal counts of both (254 is even), so mean L = 0
+  // and Var(L) = 1020^2 = 1,040,400.
+  assert.equal(s.sharpness, 1020 * 1020);
+  // Sobel: the right and left columns of every 3x3 window are identical
+  // (c, opp, c) and so are the top and bottom rows, so Gx = Gy = 0 everywhere.
+  assert.equal(s.edgeDensity, 0);
+});
+
+test('2x2-block checkerboard: every interior pixel is an edge; Laplacian variance 510^2', () => {
+  const n = SHARPNESS_GRID;
+  // f(x,y) = 127.5 + 127.5 * s(x) s(y) with s = (+,+,-,-) repeating (period 4).
+  const sgn = (t: number): number => ((t >> 1) & 1 ? -1 : 1);
+  const checker = grayImg(n, (x, y) => (sgn(x) * sgn(y) > 0 ? 255 : 0));
+  const s = computeImageStats(solid(8, 8, [50, 50, 50]), checker);
+  // Gx = 127.5 * (s(x+1) - s(x-1)) * (s(y-1) + 2 s(y) + s(y+1)). With period-4
+  // blocks exactly one of x-1, x+1 is in the other block, so |s(x+1)-s(x-1)| = 2,
+  // and |s(y-1) + 2 s(y) + s(y+1)| = 2 (one neighbour agrees, one disagrees):
+  // |Gx| = |Gy| = 510, |G| = 510*sqrt(2) ~ 721 > threshold at every interior pixel.
+  assert.ok(510 * Math.SQRT2 > SOBEL_EDGE_THRESHOLD);
+  assert.equal(s.edgeDensity, 1);
+  // Laplacian: s(x-1) + s(x+1) = 0 for every x (one neighbour agrees, one not),
+  // so L = -4 * 127.5 * s(x) s(y) = -/+510; s sums to 0 over x = 1..254, so the
+  // mean is 0 and Var(L) = 510^2 = 260,100.
+  assert.equal(s.sharpness, 510 * 510);
+});
+
+test('edge density of a constant gray image is 0; a single step edge is a thin band', () => {
+  const flat = computeImageStats(solid(4, 4, [9, 9, 9]), grayImg(SHARPNESS_GRID, () => 77));
+  assert.equal(flat.edgeDensity, 0);
+  assert.equal(flat.sharpness, 0);
+
+  const n = SHARPNESS_GRID;
+  const step = grayImg(n, (x) => (x < n / 2 ? 0 : 200));
+  const s = computeImageStats(solid(4, 4, [9, 9, 9]), step);
+  // |Gx| = 4*200 at columns n/2-1 and n/2; zero elsewhere -> 2 of 254 interior columns.
+  close(s.edgeDensity, 2 / (n - 2), 1e-12);
+  // Laplacian +200 at column n/2-1, -200 at n/2, 0 elsewhere: mean 0, var = 2*200^2/254.
+  close(s.sharpness, (2 * 200 * 200) / (n - 2), 1e-9);
+
+  // A step of exactly 25 levels gives |G| = 100, which does not exceed the threshold.
+  const weak = grayImg(n, (x) => (x < n / 2 ? 100 : 100 + SOBEL_EDGE_THRESHOLD / 4));
+  assert.equal(computeImageStats(solid(4, 4, [9, 9, 9]), weak).edgeDensity, 0);
+});
+
+test('tiny gray images (< 3 px) give sharpness 0 and edgeDensity 0; 3x3 has one interior pixel', () => {
+  const color = solid(4, 4, [10, 20, 30]);
+  for (const [w, h] of [[1, 1], [2, 2], [2, 50], [50, 2]]) {
+    const s = computeImageStats(color, { data: new Uint8Array(w * h).fill(200), width: w, height: h, channels: 1 });
+    assert.equal(s.sharpness, 0);
+    assert.equal(s.edgeDensity, 0);
+    assertAllFinite(s);
+  }
+  // 3x3 with a bright centre: one interior pixel, L = -4*255 -> variance of one value = 0
+  const dot = makeImage(3, 3, 1, (x, y) => [x === 1 && y === 1 ? 255 : 0]);
+  const s = computeImageStats(color, dot);
+  assert.equal(s.sharpness, 0);
+  assert.equal(s.edgeDensity, 0); // symmetric: Gx = Gy = 0 at the centre
+});
+
+test('gray image with a second (alpha) channel uses channel 0 only', () => {
+  const n = SHARPNESS_GRID;
+  const one = grayImg(n, (x, y) => ((x + y) & 1 ? 255 : 0));
+  const two = makeImage(n, n, 2, (x, y) => [(x + y) & 1 ? 255 : 0, (x * 7) & 255]);
+  const color = solid(4, 4, [1, 2, 3]);
+  assert.deepEqual(computeImageStats(color, two), computeImageStats(color, one));
+});
+
+// ---------------------------------------------------------------- grayscale detection
+
+test('grey with ±1 channel noise is grayscale; red is not; tolerance boundary', () => {
+  const rand = rng(42);
+  const noisy = makeImage(100, 80, 3, () => {
+    const j = () => 128 + Math.floor(rand() * 3) - 1; // 127, 128 or 129 per channel
+    return [j(), j(), j()];
+  });
+  const s = computeImageStats(noisy, FLAT_GRAY);
+  assert.equal(s.isGrayscale, true);
+  assert.ok(s.colorfulness < 2, `colorfulness ${s.colorfulness}`);
+
+  const red = computeImageStats(solid(10, 10, [255, 0, 0]), FLAT_GRAY);
+  assert.equal(red.isGrayscale, false);
+  close(red.saturation, 1, 0);
+
+  // Boundary: a single pixel with spread == tolerance stays gray, tolerance+1 does not.
+  const at = makeImage(10, 10, 3, (x, y) => (x === 3 && y === 7 ? [100, 100 + GRAYSCALE_TOLERANCE, 100] : [100, 100, 100]));
+  assert.equal(computeImageStats(at, FLAT_GRAY).isGrayscale, true);
+  const over = makeImage(10, 10, 3, (x, y) =>
+    x === 3 && y === 7 ? [100, 100, 100 + GRAYSCALE_TOLERANCE + 1] : [100, 100, 100],
+  );
+  assert.equal(computeImageStats(over, FLAT_GRAY).isGrayscale, false);
+});
+
+// ---------------------------------------------------------------- alpha
+
+test('RGBA half transparent: alphaFraction 0.5, transparent pixels excluded from colour stats', () => {
+  // Left half fully transparent with garbage green RGB, right half opaque (200,100,50).
+  const img = makeImage(40, 20, 4, (x) => (x < 20 ? [0, 255, 0, 0] : [200, 100, 50, 255]));
+  const s = computeImageStats(img, FLAT_GRAY);
+  close(s.alphaFraction, 0.5, 0);
+  const opaque = computeImageStats(solid(20, 20, [200, 100, 50]), FLAT_GRAY);
+  close(s.brightness, opaque.brightness, 1e-12);
+  assert.equal(s.contrast, 0);
+  close(s.saturation, 0.75, 1e-12);
+  close(s.colorfulness, constColorfulness(200, 100, 50), 1e-9);
+  assert.equal(s.entropy, 0);
+  assert.equal(s.isGrayscale, false);
+});
+
+test('semi-transparent pixels count toward alphaFraction and are included in colour stats', () => {
+  // top half alpha 128 black, bottom half opaque white
+  const img = makeImage(10, 10, 4, (_x, y) => (y < 5 ? [0, 0, 0, 128] : [255, 255, 255, 255]));
+  const s = computeImageStats(img, FLAT_GRAY);
+  close(s.alphaFraction, 0.5, 0);
+  close(s.brightness, 0.5, 1e-12);
+  close(s.contrast, 0.5, 1e-12);
+  close(s.entropy, 1, 1e-12);
+
+  // A quarter of the pixels at alpha 254: alphaFraction 0.25
+  const q = makeImage(8, 8, 4, (x) => [10, 10, 10, x < 2 ? 254 : 255]);
+  close(computeImageStats(q, FLAT_GRAY).alphaFraction, 0.25, 0);
+});
+
+test('all-transparent image gives zero colour stats (no NaN) and alphaFraction 1', () => {
+  const img = makeImage(16, 16, 4, (x, y) => [(x * 16) & 255, (y * 16) & 255, 77, 0]);
+  const s = computeImageStats(img, FLAT_GRAY);
+  assertAllFinite(s);
+  assert.equal(s.brightness, 0);
+  assert.equal(s.contrast, 0);
+  assert.equal(s.saturation, 0);
+  assert.equal(s.colorfulness, 0);
+  assert.equal(s.entropy, 0);
+  assert.equal(s.alphaFraction, 1);
+  assert.equal(s.isGrayscale, true); // vacuously: no visible pixel has colour
+  // gray-derived stats are still computed from the gray image
+  assert.equal(s.sharpness, 0);
+});
+
+// ---------------------------------------------------------------- validation
+
+test('invalid inputs throw clear errors', () => {
+  const gray = FLAT_GRAY;
+  assert.throws(
+    () => computeImageStats({ data: new Uint8Array(299), width: 10, height: 10, channels: 3 }, gray),
+    (e: unknown) => e instanceof Error && /expected length 300/.test(e.message) && /color/.test(e.message),
+  );
+  assert.throws(
+    () => computeImageStats(solid(4, 4, [1, 2, 3]), { data: new Uint8Array(100), width: 256, height: 256, channels: 1 }),
+    (e: unknown) => e instanceof Error && /expected length 65536/.test(e.message) && /gray/.test(e.message),
+  );
+  // 16-bit looking data gets a hint
+  assert.throws(
+    () => computeImageStats({ data: new Uint8Array(600), width: 10, height: 10, channels: 3 }, gray),
+    /expected length 300.*16-bit/,
+  );
+  assert.throws(
+    () => computeImageStats({ data: new Uint8Array(200), width: 10, height: 10, channels: 2 }, gray),
+    /channels must be one of 3, 4, got 2/,
+  );
+  assert.throws(
+    () => computeImageStats(solid(4, 4, [1, 2, 3]), { data: new Uint8Array(27), width: 3, height: 3, channels: 3 }),
+    /gray image channels must be one of 1, 2, got 3/,
+  );
+  assert.throws(
+    () => computeImageStats({ data: new Uint8Array(0), width: 0, height: 10, channels: 3 }, gray),
+    /positive integers/,
+  );
+  assert.throws(
+    () => computeImageStats({ data: new Uint8Array(30), width: 2.5, height: 4, channels: 3 }, gray),
+    /positive integers/,
+  );
+  assert.throws(
+    () =>
+      computeImageStats(
+        { data: [1, 2, 3] as unknown as Uint8Array, width: 1, height: 1, channels: 3 },
+        gray,
+      ),
+    /Uint8Array/,
+  );
+});
+
+test('random noise: every stat finite and in range', () => {
+  const rand = rng(7);
+  for (const ch of [3, 4]) {
+    const img = makeImage(97, 61, ch, () => [0, 0, 0, 0].slice(0, ch).map(() => Math.floor(rand() * 256)));
+    const g = grayImg(SHARPNESS_GRID, () => Math.floor(rand() * 256));
+    const s = computeImageStats(img, g);
+    assertAllFinite(s);
+    assert.ok(s.entropy > 7.5, `entropy ${s.entropy}`);
+    assert.ok(s.sharpness > 0 && s.edgeDensity > 0.5);
+    assert.equal(s.isGrayscale, false);
+  }
+});
+
+// ---------------------------------------------------------------- real decode via sharp
+
+async function decodeLikeCaller(buf: Buffer): Promise<{ color: RawImage; gray: RawImage }> {
+  const c = await sharp(buf)
+    .rotate()
+    .resize(512, 512, { fit: 'inside', withoutEnlargement: true })
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const g = await sharp(buf)
+    .rotate()
+    .resize(SHARPNESS_GRID, SHARPNESS_GRID, { fit: 'fill' })
+    .greyscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return {
+    color: { data: c.data, width: c.info.width, height: c.info.height, channels: c.info.channels },
+    gray: { data: g.data, width: g.info.width, height: g.info.height, channels: g.info.channels },
+  };
+}
+
+test('real PNG decoded through the caller pipeline: black | yellow halves', async () => {
+  // 1024x512 black canvas with a yellow right half.
+  const png = await sharp({ create: { width: 1024, height: 512, channels: 3, background: { r: 0, g: 0, b: 0 } } })
+    .composite([
+      {
+        input: { create: { width: 512, height: 512, channels: 3, background: { r: 255, g: 255, b: 0 } } },
+        left: 512,
+        top: 0,
+      },
+    ])
+    .png()
+    .toBuffer();
+  const { color, gray } = await decodeLikeCaller(png);
+  assert.equal(color.width, 512);
+  assert.equal(color.height, 256);
+  assert.equal(color.channels, 3);
+  assert.equal(gray.width, SHARPNESS_GRID);
+  assert.equal(gray.height, SHARPNESS_GRID);
+  assert.equal(gray.channels, 1);
+
+  const s = computeImageStats(color, gray);
+  assertAllFinite(s);
+  // Analytic values for an exact half split (resampling only touches the seam):
+  // brightness (0 + 0.886)/2 = 0.443; saturation (0 + 1)/2 = 0.5;
+  // yb in {0, 255}: M = sd 127.5 + 0.3 * mean 127.5 = 165.75; rg = 0 everywhere.
+  close(s.brightness, 0.443, 0.01, 'brightness');
+  close(s.saturation, 0.5, 0.02, 'saturation');
+  close(s.colorfulness, 165.75, 3, 'colorfulness');
+  close(s.contrast, 0.443, 0.01, 'contrast');
+  assert.ok(s.entropy >= 1 && s.entropy < 1.5, `entropy ${s.entropy}`);
+  assert.equal(s.isGrayscale, false);
+  assert.equal(s.alphaFraction, 0);
+  // One vertical seam in the 256x256 grid: a few of 254 columns are edges.
+  assert.ok(s.edgeDensity > 0 && s.edgeDensity < 0.05, `edgeDensity ${s.edgeDensity}`);
+  assert.ok(s.sharpness > 0, `sharpness ${s.sharpness}`);
+});
+
+test('real JPEG of a grey gradient stays grayscale; a sepia-toned JPEG does not', async () => {
+  const w = 800;
+  const h = 600;
+  const rand = rng(3);
+  const grey = makeImage(w, h, 3, (x, y) => {
+    const v = Math.min(255, Math.floor(((x + y) / (w + h)) * 255 + rand() * 20));
+    return [v, v, v];
+  });
+  const jpeg = await sharp(Buffer.from(grey.data), { raw: { width: w, height: h, channels: 3 } })
+    .jpeg({ quality: 70 })
+    .toBuffer();
+  const a = await decodeLikeCaller(jpeg);
+  const sg = computeImageStats(a.color, a.gray);
+  assert.equal(sg.isGrayscale, true);
+  assert.ok(sg.saturation < 0.05 && sg.colorfulness < 3, JSON.stringify(sg));
+
+  const sepia = makeImage(w, h, 3, (x, y) => {
+    const v = ((x + y) / (w + h)) * 200 + 30;
+    return [Math.min(255, v * 1.07), v * 0.74 + 40 * 0.74, v * 0.43 + 20];
+  });
+  const jpeg2 = await sharp(Buffer.from(sepia.data), { raw: { width: w, height: h, channels: 3 } })
+    .jpeg({ quality: 70 })
+    .toBuffer();
+  const b = await decodeLikeCaller(jpeg2);
+  assert.equal(computeImageStats(b.color, b.gray).isGrayscale, false);
+});
+
+test('real RGBA PNG with a transparent half through the pipeline', async () => {
+  const png = await sharp({
+    create: { width: 600, height: 300, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } },
+  })
+    .composite([
+      {
+        input: { create: { width: 300, height: 300, channels: 4, background: { r: 30, g: 120, b: 220, alpha: 1 } } },
+        left: 300,
+        top: 0,
+      },
+    ])
+    .png()
+    .toBuffer();
+  const { color, gray } = await decodeLikeCaller(png);
+  assert.equal(color.channels, 4);
+  assert.ok(gray.channels === 1 || gray.channels === 2);
+  const s = computeImageStats(color, gray);
+  assertAllFinite(s);
+  close(s.alphaFraction, 0.5, 0.01, 'alphaFraction');
+  // Visible pixels are the opaque blue (plus nothing else, since no resize happened).
+  close(s.saturation, (220 - 30) / 220, 0.01, 'saturation');
+  close(s.brightness, (0.299 * 30 + 0.587 * 120 + 0.114 * 220) / 255, 0.01, 'brightness');
+});
+
+// ---------------------------------------------------------------- timing (informational)
+
+test('timing sanity: 512x512 RGBA + 256x256 gray (printed, not asserted)', () => {
+  const rand = rng(99);
+  const color: RawImage = { data: new Uint8Array(512 * 512 * 4), width: 512, height: 512, channels: 4 };
+  for (let i = 0; i < color.data.length; i++) color.data[i] = (rand() * 256) | 0;
+  for (let i = 3; i < color.data.length; i += 4) if (color.data[i] < 40) color.data[i] = 0;
+  const gray: RawImage = { data: new Uint8Array(SHARPNESS_GRID * SHARPNESS_GRID), width: SHARPNESS_GRID, height: SHARPNESS_GRID, channels: 1 };
+  for (let i = 0; i < gray.data.length; i++) gray.data[i] = (rand() * 256) | 0;
+  const rgb: RawImage = { data: new Uint8Array(512 * 512 * 3), width: 512, height: 512, channels: 3 };
+  for (let i = 0; i < rgb.data.length; i++) rgb.data[i] = (rand() * 256) | 0;
+
+  let sink = 0;
+  for (let i = 0; i < 30; i++) sink += computeImageStats(color, gray).brightness + computeImageStats(rgb, gray).brightness;
+  const iters = 200;
+  let t0 = performance.now();
+  for (let i = 0; i < iters; i++) sink += computeImageStats(color, gray).sharpness;
+  const msRgba = (performance.now() - t0) / iters;
+  t0 = performance.now();
+  for (let i = 0; i < iters; i++) sink += computeImageStats(rgb, gray).sharpness;
+  const msRgb = (performance.now() - t0) / iters;
+  console.log(
+    `# computeImageStats: ${msRgba.toFixed(3)} ms/call (512x512 RGBA + 256x256 gray), ` +
+      `${msRgb.toFixed(3)} ms/call (512x512 RGB) [sink ${sink > 0}]`,
+  );
+});
