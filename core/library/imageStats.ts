@@ -21,10 +21,14 @@
  * Documented choices
  * ------------------
  * - Luma is Rec. 601: Y = 0.299 R + 0.587 G + 0.114 B (the weights PIL's
- *   `convert('L')` and most aesthetics feature papers use). It is computed
- *   exactly in integers as 299R + 587G + 114B (units of 1/1000 level), so the
- *   brightness of a constant colour is exact and a white pixel is exactly 255.
- *   The entropy histogram bins luma rounded to the nearest integer level.
+ *   `convert('L')`, OpenCV's RGB2GRAY and most aesthetics feature papers use).
+ *   brightness is the exact mean of Y / 255 (computed from exact integer
+ *   channel statistics, so a constant colour gives exactly its luma).
+ *   contrast (std of Y / 255) and entropy use the 8-bit luma histogram, i.e.
+ *   Y rounded to the nearest level (fixed-point weights 19595/38470/7471 per
+ *   65536, like OpenCV); the rounding moves contrast by at most 0.5/255.
+ * - Colourfulness and saturation are exact (integer histograms of R-G and
+ *   R+G-2B; per-max-channel sums of max-min).
  * - Transparency: colour statistics (brightness, contrast, saturation,
  *   colorfulness, entropy, isGrayscale) count only pixels with alpha > 0, each
  *   with weight 1 (presence, not alpha-weighted; fully transparent pixels
@@ -90,17 +94,26 @@ export const SOBEL_EDGE_THRESHOLD = 100;
 /** Max per-pixel channel spread (0-255) still considered gray. */
 export const GRAYSCALE_TOLERANCE = 8;
 
-/** Rec. 601 luma weights (applied internally as exact integers 299/587/114 per 1000). */
+/** Rec. 601 luma weights used for brightness (contrast/entropy use their 16-bit fixed-point form). */
 export const LUMA_WEIGHTS_601 = { r: 0.299, g: 0.587, b: 0.114 } as const;
 
 const COLOR_CHANNELS: readonly number[] = [3, 4];
 const GRAY_CHANNELS: readonly number[] = [1, 2];
 
-// Scratch buffers reused across calls (the functions are synchronous, so no
-// re-entrancy issue). Reset at the start of every call.
-const lumaHist = new Float64Array(256);
-/** satNum[m] = sum of (max - min) over visible pixels whose max channel is m. */
-const satNum = new Float64Array(256);
+// Scratch buffers reused across calls (computeImageStats is synchronous, so
+// there is no re-entrancy issue). Reset at the start of every call. Integer
+// histograms are much cheaper per pixel than floating-point sums of squares.
+/** Histogram of 8-bit luma (0..255). */
+const lumaHist = new Int32Array(256);
+/** Histogram of rg = R - G, offset by 255 (0..510). */
+const rgHist = new Int32Array(511);
+/** Histogram of 2*yb = R + G - 2B, offset by 510 (0..1020). */
+const ybHist = new Int32Array(1021);
+/** satChunk[m] = sum of (max - min) over visible pixels whose max channel is m, per chunk. */
+const satChunk = new Int32Array(256);
+const satTotal = new Float64Array(256);
+/** Pixels per chunk: 255 * SAT_CHUNK_PX must fit in an int32 bucket. */
+const SAT_CHUNK_PX = 1 << 22;
 
 function validate(img: RawImage, label: string, allowed: readonly number[]): void {
   if (img === null || typeof img !== 'object') {
@@ -148,6 +161,25 @@ interface ColorPart {
   isGrayscale: boolean;
 }
 
+/** Mean and variance of a histogram whose bin k holds the value (k - offset) * scale. */
+function histMoments(hist: Int32Array, n: number, offset: number, scale: number): { mean: number; variance: number } {
+  let sum = 0;
+  for (let k = 0; k < hist.length; k++) {
+    const c = hist[k];
+    if (c !== 0) sum += c * (k - offset);
+  }
+  const mean = sum / n; // exact for a single occupied bin, so constant images give variance 0
+  let ss = 0;
+  for (let k = 0; k < hist.length; k++) {
+    const c = hist[k];
+    if (c !== 0) {
+      const d = k - offset - mean;
+      ss += c * d * d;
+    }
+  }
+  return { mean: mean * scale, variance: (ss / n) * scale * scale };
+}
+
 function colorStats(img: RawImage): ColorPart {
   const data = img.data;
   const ch = img.channels;
@@ -156,120 +188,77 @@ function colorStats(img: RawImage): ColorPart {
   const end = total * ch;
 
   lumaHist.fill(0);
-  satNum.fill(0);
+  rgHist.fill(0);
+  ybHist.fill(0);
+  satTotal.fill(0);
 
-  // Shifted-data accumulation: subtract the first visible pixel's value from
-  // each integer quantity so that constant images give exactly zero variance
-  // and large sums of squares do not lose precision to cancellation.
-  let first = -1;
-  if (hasAlpha) {
-    for (let i = 3; i < end; i += 4) {
-      if (data[i] !== 0) {
-        first = i - 3;
-        break;
-      }
-    }
-  } else {
-    first = 0;
-  }
+  let n = 0; // visible pixels
+  let opaque = 0; // pixels with alpha == 255
+  let sumG = 0; // with the rg / yb histograms this gives the exact mean of R, G and B
+  let notGray = 0; // becomes negative once any pixel's channel spread exceeds the tolerance
 
-  let translucent = 0;
-  if (first < 0) {
-    // Every pixel fully transparent: no colour information.
-    return {
-      brightness: 0,
-      contrast: 0,
-      saturation: 0,
-      colorfulness: 0,
-      entropy: 0,
-      alphaFraction: total > 0 ? 1 : 0,
-      isGrayscale: true,
-    };
-  }
-
-  const r0 = data[first];
-  const g0 = data[first + 1];
-  const b0 = data[first + 2];
-  const kY = 299 * r0 + 587 * g0 + 114 * b0; // luma * 1000
-  const kRg = r0 - g0;
-  const kYb = r0 + g0 - 2 * b0; // yb * 2
-
-  let n = 0;
-  let sY = 0;
-  let sY2 = 0;
-  let sRg = 0;
-  let sRg2 = 0;
-  let sYb = 0;
-  let sYb2 = 0;
-  let maxSpread = 0;
-
-  for (let i = 0; i < end; i += ch) {
-    if (hasAlpha) {
-      const a = data[i + 3];
-      if (a !== 255) {
-        translucent++;
+  for (let i = 0; i < end; ) {
+    satChunk.fill(0);
+    const stop = Math.min(end, i + SAT_CHUNK_PX * ch);
+    for (; i < stop; i += ch) {
+      if (hasAlpha) {
+        const a = data[i + 3];
+        opaque += (254 - a) >>> 31; // 1 iff a == 255
         if (a === 0) continue;
       }
+      const r = data[i];
+      const g = data[i + 1];
+      const b = data[i + 2];
+      n++;
+      sumG += g;
+
+      // 8-bit Rec. 601 luma, round(0.299R + 0.587G + 0.114B), in 16-bit fixed
+      // point (19595 + 38470 + 7471 = 65536, so gray and white map exactly).
+      lumaHist[(19595 * r + 38470 * g + 7471 * b + 32768) >>> 16]++;
+
+      // Branchless max/min (data-dependent branches mispredict on texture):
+      // min(u - v, 0) = (u - v) & ((u - v) >> 31).
+      const d1 = r - g;
+      const m1 = d1 & (d1 >> 31);
+      const hi = r - m1; // max(r, g)
+      const lo = g + m1; // min(r, g)
+      const d2 = hi - b;
+      const mx = hi - (d2 & (d2 >> 31)); // max(r, g, b)
+      const d3 = lo - b;
+      const mn = b + (d3 & (d3 >> 31)); // min(r, g, b)
+      const spread = mx - mn;
+      satChunk[mx] += spread;
+      notGray |= GRAYSCALE_TOLERANCE - spread;
+
+      rgHist[d1 + 255]++;
+      ybHist[r + g - 2 * b + 510]++;
     }
-    const r = data[i];
-    const g = data[i + 1];
-    const b = data[i + 2];
-    n++;
-
-    const y = 299 * r + 587 * g + 114 * b; // luma * 1000, exact integer
-    const dy = y - kY;
-    sY += dy;
-    sY2 += dy * dy;
-    // round(y / 1000): the product by the double 0.001 (slightly above 1/1000)
-    // never rounds below an exact multiple, so the truncation is exact.
-    lumaHist[((y + 500) * 0.001) | 0]++;
-
-    // Branchless max/min of r, g, b (data-dependent branches mispredict badly
-    // on textured images): min(u - v, 0) = (u - v) & ((u - v) >> 31).
-    const d1 = r - g;
-    const m1 = d1 & (d1 >> 31); // min(r - g, 0)
-    const hi = r - m1; // max(r, g)
-    const lo = g + m1; // min(r, g)
-    const d2 = hi - b;
-    const mx = hi - (d2 & (d2 >> 31)); // max(hi, b)
-    const d3 = lo - b;
-    const mn = b + (d3 & (d3 >> 31)); // min(lo, b)
-    const spread = mx - mn;
-    satNum[mx] += spread;
-    if (spread > maxSpread) maxSpread = spread;
-
-    const drg = d1 - kRg;
-    sRg += drg;
-    sRg2 += drg * drg;
-    const dyb = r + g - 2 * b - kYb;
-    sYb += dyb;
-    sYb2 += dyb * dyb;
+    for (let m = 1; m < 256; m++) satTotal[m] += satChunk[m];
   }
 
-  // n >= 1 here (the first visible pixel is counted).
+  const alphaFraction = hasAlpha ? clamp01((total - opaque) / total) : 0;
+  if (n === 0) {
+    // Every pixel fully transparent: no colour information.
+    return { brightness: 0, contrast: 0, saturation: 0, colorfulness: 0, entropy: 0, alphaFraction, isGrayscale: true };
+  }
   const invN = 1 / n;
 
-  const meanDy = sY * invN;
-  const varY = sY2 * invN - meanDy * meanDy; // (luma*1000)^2 units
-  const meanY = kY + meanDy; // luma * 1000
-  const brightness = clamp01(meanY / 255000);
-  const contrast = clamp01(Math.sqrt(fin(varY)) / 255000);
+  // Colourfulness terms, exact from the integer histograms.
+  const rg = histMoments(rgHist, n, 255, 1);
+  const yb = histMoments(ybHist, n, 510, 0.5);
+  const colorfulness = fin(
+    Math.sqrt(fin(rg.variance) + fin(yb.variance)) + 0.3 * Math.sqrt(rg.mean * rg.mean + yb.mean * yb.mean),
+  );
 
-  let satSum = 0;
-  for (let m = 1; m < 256; m++) {
-    const s = satNum[m];
-    if (s !== 0) satSum += s / m;
-  }
-  const saturation = clamp01(satSum * invN);
+  // Exact mean luma: mean R, G, B from mean G, mean(R - G), mean(R + G - 2B).
+  const meanG = sumG * invN;
+  const meanR = rg.mean + meanG;
+  const meanB = (meanR + meanG - 2 * yb.mean) / 2;
+  const brightness = clamp01((0.299 * meanR + 0.587 * meanG + 0.114 * meanB) / 255);
 
-  const meanDrg = sRg * invN;
-  const varRg = fin(sRg2 * invN - meanDrg * meanDrg);
-  const meanRg = kRg + meanDrg;
-  const meanDyb = sYb * invN;
-  const varYb = fin(sYb2 * invN - meanDyb * meanDyb) / 4; // yb = (R+G-2B)/2
-  const meanYb = (kYb + meanDyb) / 2;
-  const colorfulness = fin(Math.sqrt(varRg + varYb) + 0.3 * Math.sqrt(meanRg * meanRg + meanYb * meanYb));
-
+  // Contrast and entropy from the 8-bit luma histogram (as PIL 'L' / OpenCV gray).
+  const luma = histMoments(lumaHist, n, 0, 1 / 255);
+  const contrast = clamp01(Math.sqrt(fin(luma.variance)));
   let entropy = 0;
   for (let k = 0; k < 256; k++) {
     const c = lumaHist[k];
@@ -280,14 +269,21 @@ function colorStats(img: RawImage): ColorPart {
   }
   entropy = entropy > 0 ? (entropy < 8 ? entropy : 8) : 0;
 
+  let satSum = 0;
+  for (let m = 1; m < 256; m++) {
+    const sm = satTotal[m];
+    if (sm !== 0) satSum += sm / m;
+  }
+  const saturation = clamp01(satSum * invN);
+
   return {
     brightness,
     contrast,
     saturation,
     colorfulness,
     entropy,
-    alphaFraction: hasAlpha ? clamp01(translucent / total) : 0,
-    isGrayscale: maxSpread <= GRAYSCALE_TOLERANCE,
+    alphaFraction,
+    isGrayscale: notGray >= 0,
   };
 }
 
@@ -314,25 +310,36 @@ function grayStats(img: RawImage): { sharpness: number; edgeDensity: number } {
     let tm = data[c - row];
     let mm = data[c];
     let bm = data[c + row];
-    for (let x = 1; x < w - 1; x++, c += s) {
-      const tr = data[c - row + s];
-      const mr = data[c + s];
-      const br = data[c + row + s];
+    for (let x = 1; x < w - 1; ) {
+      // int32 accumulators over runs of <= 2048 pixels: |L| <= 1020, so the
+      // run sum of L^2 stays below 2048 * 1020^2 < 2^31.
+      const xe = Math.min(w - 1, x + 2048);
+      let rl = 0;
+      let rl2 = 0;
+      let re = 0;
+      for (; x < xe; x++, c += s) {
+        const tr = data[c - row + s];
+        const mr = data[c + s];
+        const br = data[c + row + s];
 
-      const lap = tm + bm + ml + mr - 4 * mm;
-      sL += lap;
-      sL2 += lap * lap;
+        const lap = tm + bm + ml + mr - 4 * mm;
+        rl = (rl + lap) | 0;
+        rl2 = (rl2 + lap * lap) | 0;
 
-      const gx = tr + 2 * mr + br - (tl + 2 * ml + bl);
-      const gy = bl + 2 * bm + br - (tl + 2 * tm + tr);
-      if (gx * gx + gy * gy > thr2) edges++;
+        const gx = tr + 2 * mr + br - (tl + 2 * ml + bl);
+        const gy = bl + 2 * bm + br - (tl + 2 * tm + tr);
+        re += (thr2 - (gx * gx + gy * gy)) >>> 31; // 1 iff |G|^2 > threshold^2 (branchless)
 
-      tl = tm;
-      ml = mm;
-      bl = bm;
-      tm = tr;
-      mm = mr;
-      bm = br;
+        tl = tm;
+        ml = mm;
+        bl = bm;
+        tm = tr;
+        mm = mr;
+        bm = br;
+      }
+      sL += rl;
+      sL2 += rl2;
+      edges += re;
     }
   }
 

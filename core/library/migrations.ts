@@ -116,15 +116,19 @@ export const migrations: Migration[] = [
 
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;
 
-/** Applies every migration newer than the file's version, each in its own transaction. */
-export function migrate(db: Database.Database, target = SCHEMA_VERSION): { from: number; to: number } {
-  const from = db.pragma('user_version', { simple: true }) as number;
-  if (from > SCHEMA_VERSION) {
+export function checkSchemaVersion(version: number): void {
+  if (version > SCHEMA_VERSION) {
     throw new Error(
-      `This library was written by a newer Miru (schema version ${from}; this Miru knows up to ${SCHEMA_VERSION}). ` +
+      `This library was written by a newer Miru (schema version ${version}; this Miru knows up to ${SCHEMA_VERSION}). ` +
         'Upgrade Miru to open it; nothing was changed.',
     );
   }
+}
+
+/** Applies every migration newer than the file's version, each in its own transaction. */
+export function migrate(db: Database.Database, target = SCHEMA_VERSION): { from: number; to: number } {
+  const from = db.pragma('user_version', { simple: true }) as number;
+  checkSchemaVersion(from);
   for (const migration of migrations) {
     if (migration.version <= from || migration.version > target) continue;
     db.transaction(() => {

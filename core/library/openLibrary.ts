@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { migrate } from './migrations.js';
+import { migrate, checkSchemaVersion } from './migrations.js';
 
 export type LibraryDb = Database.Database;
 
@@ -28,7 +28,9 @@ export function openLibrary(dbPath: string, options: OpenLibraryOptions = {}): L
     throw new Error(`Cannot open library ${resolved}: ${(error as Error).message}`);
   }
   try {
-    // A file that is not SQLite fails on the first read, here, rather than deep inside a command.
+    // A file that is not SQLite fails on this first read, here, rather than deep inside a command; and a library
+    // from a newer Miru is refused before anything (even the journal mode) is written to it.
+    checkSchemaVersion(db.pragma('user_version', { simple: true }) as number);
     if (!options.readonly) db.pragma('journal_mode = WAL');
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');

@@ -4,7 +4,7 @@ import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { contentHash } from '../util/contentHash.js';
 import { computeImageStats, SHARPNESS_GRID, type ImageStats } from './imageStats.js';
 import { THUMBNAIL_SIZE, thumbnailPath } from './thumbnails.js';
-import { describeFsError } from './scanFolders.js';
+import { describeFsError, REFUSED_EXTENSIONS } from './scanFolders.js';
 
 /** libvips' own default input limit (0x3FFF squared): safe against decompression bombs on any workstation. */
 export const DEFAULT_MAX_PIXELS = 268_402_689;
@@ -69,6 +69,13 @@ export async function measureImage(buffer: Buffer, hash: string, absPath: string
     return failed(describeDecodeError(error, absPath), hash);
   }
   if (!meta.width || !meta.height || !meta.format) return failed('corrupt header: no image size or format could be read', hash);
+  // libvips sniffs the content, not the name: an SVG, PDF or HEIC saved as .png must meet the same refusal as its own extension.
+  const contentFormat = meta.format === 'heif' && meta.compression !== 'av1' ? 'heic' : meta.format;
+  if (!DECODED_FORMATS.has(contentFormat)) {
+    const ext = path.extname(absPath).slice(1).toLowerCase();
+    const reason = REFUSED_EXTENSIONS[`.${contentFormat}`] ?? 'not one of the formats Miru indexes (jpeg, png, webp, gif, avif, tiff)';
+    return failed(`refused format: the content is ${contentFormat.toUpperCase()} although the name says .${ext}: ${reason}`, hash);
+  }
   const pixels = meta.width * meta.height;
   if (pixels > maxPixels) {
     return failed(
@@ -93,25 +100,35 @@ export async function measureImage(buffer: Buffer, hash: string, absPath: string
   } catch (error) {
     return failed(describeDecodeError(error, absPath), hash);
   }
+  // TIFFs may carry extra samples (RGB + 2, gray + 2 ...): libvips keeps them, so the working copy can have 5+ bands.
+  // Keep RGB plus the first extra band, which libvips treats as alpha; raw input and the statistics take at most 4.
+  if (color.info.channels > 4) color = { data: keepBands(color.data, color.info.channels, 4), info: { ...color.info, channels: 4 } };
   const rawInput = { raw: { width: color.info.width, height: color.info.height, channels: color.info.channels } } as const;
-  const gray = await sharp(color.data, rawInput)
-    .resize(SHARPNESS_GRID, SHARPNESS_GRID, { fit: 'fill' })
-    .greyscale()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const stats = computeImageStats(
-    { data: color.data, width: color.info.width, height: color.info.height, channels: color.info.channels },
-    { data: gray.data, width: gray.info.width, height: gray.info.height, channels: 1 },
-  );
-
+  let stats: ImageStats;
+  let thumb: Buffer | null = null;
   const thumbFile = thumbnailPath(options.cacheDir, hash);
-  if (!(await exists(thumbFile))) {
-    const thumb = await sharp(color.data, rawInput)
-      .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })
-      .webp({ quality: 80 })
-      .toBuffer();
-    await writeAtomically(thumbFile, thumb);
+  try {
+    const gray = await sharp(color.data, rawInput)
+      .resize(SHARPNESS_GRID, SHARPNESS_GRID, { fit: 'fill' })
+      .greyscale()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    stats = computeImageStats(
+      { data: color.data, width: color.info.width, height: color.info.height, channels: color.info.channels },
+      { data: gray.data, width: gray.info.width, height: gray.info.height, channels: 1 },
+    );
+    if (!(await exists(thumbFile))) {
+      thumb = await sharp(color.data, rawInput)
+        .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })
+        .webp({ quality: 80 })
+        .toBuffer();
+    }
+  } catch (error) {
+    // An image whose layout the statistics cannot handle is this file's problem, never the end of the run.
+    return failed(`cannot compute statistics or thumbnail: ${((error as Error).message ?? String(error)).split('\n')[0]}`, hash);
   }
+  // A cache folder that cannot be written is not one file's fault: that error stops the run.
+  if (thumb) await writeAtomically(thumbFile, thumb);
 
   return {
     ok: true,
@@ -139,6 +156,17 @@ function describeDecodeError(error: unknown, absPath: string): string {
     return `truncated or damaged image data: ${message}`;
   if (/pixel limit/i.test(message)) return `too many pixels: ${message} (raise the limit with --max-pixels if the file is genuine)`;
   return `cannot decode image: ${message}`;
+}
+
+/** Formats (as libvips names the content) that Miru indexes; 'heif' here means AVIF (AV1-compressed HEIF). */
+const DECODED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'heif', 'tiff']);
+
+/** Copies the first `keep` of `channels` interleaved 8-bit bands of every pixel. */
+function keepBands(data: Buffer, channels: number, keep: number): Buffer {
+  const pixels = data.length / channels;
+  const out = Buffer.allocUnsafe(pixels * keep);
+  for (let p = 0, i = 0, o = 0; p < pixels; p++, i += channels) for (let c = 0; c < keep; c++) out[o++] = data[i + c]!;
+  return out;
 }
 
 async function exists(file: string): Promise<boolean> {

@@ -217,11 +217,11 @@ export function buildWhere(db: LibraryDb, filters: ImageFilter[]): { sql: string
       case 'range': {
         const column = NUMERIC_FIELDS[filter.field];
         if (filter.min !== undefined) {
-          clauses.push(`${column} ${filter.minExclusive ? '>' : '>='} ?`);
+          clauses.push(`images.${column} ${filter.minExclusive ? '>' : '>='} ?`);
           params.push(filter.min);
         }
         if (filter.max !== undefined) {
-          clauses.push(`${column} ${filter.maxExclusive ? '<' : '<='} ?`);
+          clauses.push(`images.${column} ${filter.maxExclusive ? '<' : '<='} ?`);
           params.push(filter.max);
         }
         break;
@@ -238,13 +238,13 @@ export function buildWhere(db: LibraryDb, filters: ImageFilter[]): { sql: string
         break;
       }
       case 'path':
-        clauses.push(`rel_path LIKE ? ESCAPE '\\'`);
+        clauses.push(`images.rel_path LIKE ? ESCAPE '\\'`);
         params.push(`%${filter.contains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
         break;
     }
   }
   if (status !== 'any') {
-    clauses.push('status = ?');
+    clauses.push('images.status = ?');
     params.push(status);
   }
   return { sql: clauses.length ? clauses.join(' AND ') : '1', params };

@@ -239,7 +239,10 @@ function validateRow(row: RawRow, resolver: ImageResolver, scale: RatingScale | 
   if (scale && (value < scale.min || value > scale.max)) return reject(`score ${value} is outside the scale ${scale.min}:${scale.max}`);
   let isoTime: string | null = null;
   if (time !== undefined && time !== null && String(time).trim() !== '') {
-    const parsed = typeof time === 'number' ? new Date(time < 1e11 ? time * 1000 : time) : new Date(String(time).trim());
+    const text = String(time).trim();
+    // Bare numbers are Unix time: seconds, or milliseconds when too large to be seconds.
+    const unix = typeof time === 'number' ? time : /^\d+(\.\d+)?$/.test(text) ? Number(text) : null;
+    const parsed = unix !== null ? new Date(unix < 1e11 ? unix * 1000 : unix) : new Date(text);
     if (Number.isNaN(parsed.getTime())) return reject(`time is not a date: ${JSON.stringify(time)} (use ISO 8601 or Unix seconds)`);
     isoTime = parsed.toISOString();
   }

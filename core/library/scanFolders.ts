@@ -55,7 +55,13 @@ export interface ScanOptions {
  */
 export async function scanFolder(root: string, options: ScanOptions = {}): Promise<ScanResult> {
   const result: ScanResult = { files: [], errors: [], refused: [] };
-  const exclude = new Set((options.exclude ?? []).map((p) => path.resolve(p)));
+  // Folders are compared by real path below, so excluded ones are too: a --db reached through a symlink
+  // (macOS /tmp is one) would otherwise get its own thumbnail cache indexed as images on the next run.
+  const exclude = new Set<string>();
+  for (const p of options.exclude ?? []) {
+    exclude.add(path.resolve(p));
+    exclude.add(await fs.realpath(p).catch(() => path.resolve(p)));
+  }
   const rootReal = await fs.realpath(root);
   const visited = new Set<string>([rootReal]);
 

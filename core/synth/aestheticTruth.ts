@@ -24,8 +24,8 @@ export type PreferenceGroup = (typeof preferenceGroupNames)[number];
 // composition = subjectSize > symmetry > resolution.
 export const groupWeights: Readonly<Record<PreferenceGroup, Readonly<AttributeWeights>>> = {
   vivid: {
-    saturation: 0.4, contrast: 0.26, harmony: 0.12, sharpness: 0.06, resolution: 0.05,
-    subjectSize: 0.04, symmetry: 0.03, noise: -0.04, subjectX: 0, subjectY: 0,
+    saturation: 0.42, contrast: 0.26, harmony: 0.14, sharpness: 0.05, resolution: 0.04,
+    subjectSize: 0.03, symmetry: 0.03, noise: -0.03, subjectX: 0, subjectY: 0,
   },
   clean: {
     sharpness: 0.34, noise: -0.26, harmony: 0.16, resolution: 0.08, contrast: 0.06,

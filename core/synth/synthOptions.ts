@@ -26,8 +26,8 @@ export const defaultSynthOptions: Omit<SynthOptions, 'onProgress'> = {
 
 /** Inclusive ranges of the integer options. */
 export const synthOptionLimits = {
-  images: { min: 1, max: 1_000_000 },
-  raters: { min: 1, max: 100_000 },
+  images: { min: 1, max: 100_000 },
+  raters: { min: 1, max: 1_000 },
   seed: { min: 0, max: 4_294_967_295 }, // the generator uses 32-bit seeds; larger ones would silently collide
   size: { min: 64, max: 8192 },
 } as const;
@@ -42,6 +42,9 @@ function checkInteger(name: keyof typeof synthOptionLimits, value: unknown): num
   return value;
 }
 
+/** Ratings are simulated in memory; this caps them at about 5 million (each rater rates 10-40% of images). */
+export const maxImagesTimesRaters = 20_000_000;
+
 /** Fills defaults and checks every option; throws a RangeError naming the first bad one. */
 export function resolveSynthOptions(options: Partial<SynthOptions> = {}): SynthOptions {
   const merged = { ...defaultSynthOptions, ...stripUndefined(options) };
@@ -52,7 +55,7 @@ export function resolveSynthOptions(options: Partial<SynthOptions> = {}): SynthO
   if (merged.onProgress !== undefined && typeof merged.onProgress !== 'function') {
     throw new TypeError('Invalid synth option "onProgress": expected a function.');
   }
-  return {
+  const resolved: SynthOptions = {
     images: checkInteger('images', merged.images),
     raters: checkInteger('raters', merged.raters),
     seed: checkInteger('seed', merged.seed),
@@ -60,6 +63,13 @@ export function resolveSynthOptions(options: Partial<SynthOptions> = {}): SynthO
     classes,
     onProgress: merged.onProgress,
   };
+  if (resolved.images * resolved.raters > maxImagesTimesRaters) {
+    throw new RangeError(
+      `Invalid synth options "images" and "raters": images x raters must be at most ${maxImagesTimesRaters} ` +
+        `(got ${resolved.images} x ${resolved.raters}); use fewer raters for a large image set.`,
+    );
+  }
+  return resolved;
 }
 
 /** A CLI passes `undefined` for flags the user left out; those must not override the defaults. */

@@ -389,7 +389,8 @@ test('real PNG decoded through the caller pipeline: black | yellow halves', asyn
   const { color, gray } = await decodeLikeCaller(png);
   assert.equal(color.width, 512);
   assert.equal(color.height, 256);
-  assert.equal(color.channels, 3);
+  // composite() may add an (opaque) alpha channel to the encoded PNG
+  assert.ok(color.channels === 3 || color.channels === 4, `channels ${color.channels}`);
   assert.equal(gray.width, SHARPNESS_GRID);
   assert.equal(gray.height, SHARPNESS_GRID);
   assert.equal(gray.channels, 1);
@@ -475,16 +476,23 @@ test('timing sanity: 512x512 RGBA + 256x256 gray (printed, not asserted)', () =>
   for (let i = 0; i < rgb.data.length; i++) rgb.data[i] = (rand() * 256) | 0;
 
   let sink = 0;
-  for (let i = 0; i < 30; i++) sink += computeImageStats(color, gray).brightness + computeImageStats(rgb, gray).brightness;
-  const iters = 200;
-  let t0 = performance.now();
-  for (let i = 0; i < iters; i++) sink += computeImageStats(color, gray).sharpness;
-  const msRgba = (performance.now() - t0) / iters;
-  t0 = performance.now();
-  for (let i = 0; i < iters; i++) sink += computeImageStats(rgb, gray).sharpness;
-  const msRgb = (performance.now() - t0) / iters;
+  for (let i = 0; i < 60; i++) sink += computeImageStats(color, gray).brightness + computeImageStats(rgb, gray).brightness;
+  // Best and median of several batches: the shared CI/dev box is noisy.
+  const batches = (img: RawImage): { best: number; median: number } => {
+    const times: number[] = [];
+    for (let rep = 0; rep < 7; rep++) {
+      const iters = 30;
+      const t0 = performance.now();
+      for (let i = 0; i < iters; i++) sink += computeImageStats(img, gray).sharpness;
+      times.push((performance.now() - t0) / iters);
+    }
+    times.sort((x, y) => x - y);
+    return { best: times[0], median: times[times.length >> 1] };
+  };
+  const a = batches(color);
+  const b = batches(rgb);
   console.log(
-    `# computeImageStats: ${msRgba.toFixed(3)} ms/call (512x512 RGBA + 256x256 gray), ` +
-      `${msRgb.toFixed(3)} ms/call (512x512 RGB) [sink ${sink > 0}]`,
+    `computeImageStats ms/call (best / median of 7x30): 512x512 RGBA + 256x256 gray ` +
+      `${a.best.toFixed(3)} / ${a.median.toFixed(3)}; 512x512 RGB ${b.best.toFixed(3)} / ${b.median.toFixed(3)} [${sink > 0}]`,
   );
 });
