@@ -6,7 +6,7 @@
  * Runs alternate (baseline, miru, baseline, miru, ...) and the best and median of each are compared; the goal is
  * Miru >= 0.8x the baseline. A second Miru pass over the unchanged folder measures incremental indexing.
  *
- * Environment: BENCH_ROUNDS (default 3), BENCH_CONCURRENCY (default: Miru's own default), BENCH_PROFILE=1 to
+ * Environment: BENCH_ROUNDS (default 2), BENCH_CONCURRENCY (default: Miru's own default), BENCH_PROFILE=1 to
  * always run the per-stage profile (it also runs whenever Miru misses the goal), BENCH_PROFILE=0 to never run it.
  */
 import { promises as fs } from 'node:fs';
@@ -31,7 +31,7 @@ export interface BenchFile {
 
 async function main(): Promise<void> {
   const totalStarted = now();
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
   // Miru's default (indexLibrary): max(2, availableParallelism). Passed explicitly to both sides.
   const concurrency = Number(process.env.BENCH_CONCURRENCY ?? Math.max(2, os.availableParallelism()));
 

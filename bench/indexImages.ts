@@ -27,7 +27,7 @@ export interface IndexImageParams {
 }
 
 export const DEFAULT_INDEX_IMAGE_PARAMS: IndexImageParams = {
-  generator: 1,
+  generator: 2,
   seed: 20240601,
   count: 2000,
   minSide: 256,
@@ -52,15 +52,18 @@ interface Spec {
 function planImages(p: IndexImageParams): Spec[] {
   const random = rng(p.seed);
   const specs: Spec[] = [];
-  const side = () => Math.round(p.minSide + random() * (p.maxSide - p.minSide));
+  // Log-uniform sides: many small and mid-size images, fewer near the 2000-px end, as in real datasets.
+  const side = () => Math.round(p.minSide * Math.pow(p.maxSide / p.minSide, random()));
   for (let i = 0; i < p.count; i++) {
     const r = random();
     // About half JPEG (a few grayscale, a few with EXIF rotation), 30% PNG (some with alpha), 20% WebP.
     const kind: Kind =
       r < 0.03 ? 'jpeg-gray' : r < 0.06 ? 'jpeg-rotated' : r < 0.5 ? 'jpeg' : r < 0.75 ? 'png' : r < 0.8 ? 'png-alpha' : 'webp';
     const isPng = kind === 'png' || kind === 'png-alpha';
-    // PNGs are mostly illustration-like (little noise, so they compress like real flat art); a few are photo-like.
-    const noise = isPng ? (random() < 0.15 ? 12 + random() * 16 : random() * 4) : 4 + random() * 24;
+    // PNGs are mostly illustration-like (flat or nearly flat, so they compress like real flat art); a few are
+    // photo-like. JPEG and WebP carry visible noise so their entropy decoding is real work.
+    const q = random();
+    const noise = isPng ? (q < 0.6 ? 0 : q < 0.93 ? 1 + random() * 3 : 10 + random() * 10) : 4 + random() * 24;
     const ext = kind.startsWith('jpeg') ? 'jpg' : isPng ? 'png' : 'webp';
     const folder = `set_${String(i % p.folders).padStart(3, '0')}`;
     specs.push({ relPath: `${folder}/img_${String(i).padStart(6, '0')}.${ext}`, width: side(), height: side(), kind, seed: (random() * 2 ** 32) >>> 0, noise });
@@ -152,7 +155,7 @@ async function writeImage(dir: string, spec: Spec): Promise<void> {
       break;
     case 'png':
     case 'png-alpha':
-      image = image.png({ compressionLevel: 4 });
+      image = image.png({ compressionLevel: 3 });
       break;
     case 'webp':
       image = image.webp({ quality: 82, effort: 2 });

@@ -10,6 +10,15 @@ export function positiveInt(name: string) {
   };
 }
 
+/** Commander parser for whole-number options whose range the core function checks (and names in its error). */
+export function wholeNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be a whole number (got ${JSON.stringify(value)}).`);
+    return n;
+  };
+}
+
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }

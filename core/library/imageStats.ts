@@ -26,7 +26,8 @@
  *   channel statistics, so a constant colour gives exactly its luma).
  *   contrast (std of Y / 255) and entropy use the 8-bit luma histogram, i.e.
  *   Y rounded to the nearest level (fixed-point weights 19595/38470/7471 per
- *   65536, like OpenCV); the rounding moves contrast by at most 0.5/255.
+ *   65536, which sum to 65536 so grey and white stay exact), as a PIL 'L' or
+ *   OpenCV gray image would; the rounding moves contrast by at most 0.5/255.
  * - Colourfulness and saturation are exact (integer histograms of R-G and
  *   R+G-2B; per-max-channel sums of max-min).
  * - Transparency: colour statistics (brightness, contrast, saturation,
@@ -38,7 +39,9 @@
  * - isGrayscale: true when every visible pixel has
  *   max(|R-G|, |G-B|, |R-B|) = max(R,G,B) - min(R,G,B) <= GRAYSCALE_TOLERANCE
  *   (8 of 255, ~3 %): absorbs JPEG chroma quantisation / rounding noise and
- *   resampling, while sepia or lightly tinted images (typically >= 15) are colour.
+ *   resampling (a grey image with 0..2 independent per-channel noise, saved as
+ *   JPEG at quality 95 and decoded/resized by sharp, shows spreads up to ~5),
+ *   while sepia or tinted images (spreads of tens of levels) are colour.
  * - Sharpness: variance of the 4-neighbour Laplacian
  *   L = up + down + left + right - 4*centre, in 0-255 units, over the interior
  *   (w-2)*(h-2) pixels of the fixed-size gray image.
@@ -71,7 +74,7 @@ export interface ImageStats {
   contrast: number;
   /** Mean HSV saturation (max-min)/max (0 where max == 0), in [0,1]. */
   saturation: number;
-  /** Hasler & Süsstrunk (2003) colourfulness M on 0-255 values (>= 0, ~< 200). */
+  /** Hasler & Süsstrunk (2003) colourfulness M on 0-255 values (>= 0; ~0-150 for photos, 0 for grey). */
   colorfulness: number;
   /** Variance of the 4-neighbour Laplacian of the gray grid, 0-255 units, interior pixels. */
   sharpness: number;

@@ -64,7 +64,7 @@ export async function measureImage(buffer: Buffer, hash: string, absPath: string
   const failed = (error: string, h: string | null): FileFailure => ({ ok: false, vanished: false, error, contentHash: h, bytes: buffer.length });
   let meta: Metadata;
   try {
-    meta = await sharp(buffer, { limitInputPixels: false }).metadata();
+    meta = await vipsStep(() => sharp(buffer, { limitInputPixels: false }).metadata());
   } catch (error) {
     return failed(describeDecodeError(error, absPath), hash);
   }
@@ -91,12 +91,14 @@ export async function measureImage(buffer: Buffer, hash: string, absPath: string
 
   let color: { data: Buffer; info: OutputInfo };
   try {
-    color = await sharp(buffer, { limitInputPixels: maxPixels, failOn: 'error', sequentialRead: true })
-      .rotate()
-      .resize(WORKING_SIZE, WORKING_SIZE, { fit: 'inside', withoutEnlargement: true })
-      .toColourspace('srgb')
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
+    color = await vipsStep(() =>
+      sharp(buffer, { limitInputPixels: maxPixels, failOn: 'error', sequentialRead: true })
+        .rotate()
+        .resize(WORKING_SIZE, WORKING_SIZE, { fit: 'inside', withoutEnlargement: true })
+        .toColourspace('srgb')
+        .raw({ depth: 'uchar' })
+        .toBuffer({ resolveWithObject: true }),
+    );
   } catch (error) {
     return failed(describeDecodeError(error, absPath), hash);
   }
@@ -108,20 +110,17 @@ export async function measureImage(buffer: Buffer, hash: string, absPath: string
   let thumb: Buffer | null = null;
   const thumbFile = thumbnailPath(options.cacheDir, hash);
   try {
-    const gray = await sharp(color.data, rawInput)
-      .resize(SHARPNESS_GRID, SHARPNESS_GRID, { fit: 'fill' })
-      .greyscale()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    const gray = await vipsStep(() =>
+      sharp(color.data, rawInput).resize(SHARPNESS_GRID, SHARPNESS_GRID, { fit: 'fill' }).greyscale().raw().toBuffer({ resolveWithObject: true }),
+    );
     stats = computeImageStats(
       { data: color.data, width: color.info.width, height: color.info.height, channels: color.info.channels },
       { data: gray.data, width: gray.info.width, height: gray.info.height, channels: 1 },
     );
     if (!(await exists(thumbFile))) {
-      thumb = await sharp(color.data, rawInput)
-        .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true })
-        .webp({ quality: 80 })
-        .toBuffer();
+      thumb = await vipsStep(() =>
+        sharp(color.data, rawInput).resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer(),
+      );
     }
   } catch (error) {
     // An image whose layout the statistics cannot handle is this file's problem, never the end of the run.
@@ -156,6 +155,43 @@ function describeDecodeError(error: unknown, absPath: string): string {
     return `truncated or damaged image data: ${message}`;
   if (/pixel limit/i.test(message)) return `too many pixels: ${message} (raise the limit with --max-pixels if the file is genuine)`;
   return `cannot decode image: ${message}`;
+}
+
+/**
+ * libvips reports errors through one process-wide buffer that every failing call appends to and clears, so when
+ * two decodes fail at once one gets the other's message or none ("Unknown error"; lovell/sharp#902): with four
+ * files in flight about 40% of the recorded reasons were wrong. Every sharp step here runs as a shared step; a
+ * step that fails is repeated alone, once the steps in flight have finished and with new ones held back, so the
+ * message recorded is this file's own. Only failures pay for this.
+ */
+let stepsInFlight = 0;
+let aloneStep: Promise<unknown> | null = null;
+let onDrained: (() => void) | null = null;
+/** The lone retry in progress, if any (a function, so the checks below are not narrowed across awaits). */
+const pendingAlone = (): Promise<unknown> | null => aloneStep;
+
+async function vipsStep<T>(step: () => Promise<T>): Promise<T> {
+  while (pendingAlone()) await pendingAlone()!.catch(() => {});
+  stepsInFlight++;
+  try {
+    return await step();
+  } catch {
+    // Fall through to the lone retry below, after this step has stopped counting as in flight.
+  } finally {
+    if (--stepsInFlight === 0) onDrained?.();
+  }
+  while (pendingAlone()) await pendingAlone()!.catch(() => {});
+  const retry = (async () => {
+    if (stepsInFlight > 0) await new Promise<void>((resolve) => (onDrained = resolve));
+    onDrained = null;
+    return step();
+  })();
+  aloneStep = retry;
+  try {
+    return await retry;
+  } finally {
+    if (aloneStep === retry) aloneStep = null;
+  }
 }
 
 /** Formats (as libvips names the content) that Miru indexes; 'heif' here means AVIF (AV1-compressed HEIF). */

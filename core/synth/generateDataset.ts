@@ -20,7 +20,7 @@ import type { ImageAttributes, RenderParameters } from './attributes.js';
 import { attributeNames, drawAttributes, renderParameters, round6 } from './attributes.js';
 import type { SynthImageFormat } from './applyImageAttributes.js';
 import { renderImageFile } from './applyImageAttributes.js';
-import { mapWithConcurrency } from './mapWithConcurrency.js';
+import { mapConcurrent } from '../util/mapConcurrent.js';
 import { prepareOutputFolder, writeFileAtomic } from './outputFolder.js';
 import { makePalette } from './palette.js';
 import { SeededRandom } from './random.js';
@@ -120,7 +120,7 @@ export async function generateSynthDataset(outDir: string, options: Partial<Synt
   const imagesDir = path.join(root, imagesFolderName);
   let done = 0;
   progress({ job: 'synth', phase: 'images', done, total: imageCount });
-  const subjectBoxes = await mapWithConcurrency(plans, size > 2048 ? 2 : 4, async (plan, i) => {
+  const subjectBoxes = await mapConcurrent(plans, size > 2048 ? 2 : 4, async (plan, i) => {
     const box = await renderImage(plan, i, seed, imagesDir);
     done++;
     progress({ job: 'synth', phase: 'images', done, total: imageCount, message: plan.file });

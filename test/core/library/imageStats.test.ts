@@ -416,12 +416,15 @@ test('real JPEG of a grey gradient stays grayscale; a sepia-toned JPEG does not'
   const w = 800;
   const h = 600;
   const rand = rng(3);
+  // Grey gradient + texture, plus independent 0..2 per-channel noise (a slightly
+  // off-grey scan/camera file); JPEG at high quality keeps that chroma noise.
   const grey = makeImage(w, h, 3, (x, y) => {
-    const v = Math.min(255, Math.floor(((x + y) / (w + h)) * 255 + rand() * 20));
-    return [v, v, v];
+    const v = Math.min(253, Math.floor(((x + y) / (w + h)) * 255 + rand() * 20));
+    const j = () => v + Math.floor(rand() * 3);
+    return [j(), j(), j()];
   });
   const jpeg = await sharp(Buffer.from(grey.data), { raw: { width: w, height: h, channels: 3 } })
-    .jpeg({ quality: 70 })
+    .jpeg({ quality: 95, chromaSubsampling: '4:4:4' })
     .toBuffer();
   const a = await decodeLikeCaller(jpeg);
   const sg = computeImageStats(a.color, a.gray);

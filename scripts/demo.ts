@@ -1,0 +1,70 @@
+// `npm run demo`: builds a demo library from bundled (generated) data and shows what Miru knows about it.
+// Steps: synthesise an illustration dataset with simulated raters, index it, import its ratings, then print a
+// summary and a few queries. (The desktop workbench opens here once it exists, issue 5.)
+import path from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { generateSynthDataset } from '../core/synth/generateDataset.js';
+import { openLibrary, cacheDirFor } from '../core/library/openLibrary.js';
+import { indexLibrary } from '../core/library/indexLibrary.js';
+import { importRatings } from '../core/library/ratingsImport.js';
+import { libraryInfo } from '../core/library/libraryInfo.js';
+import { queryImages, parseFilter, parseSort } from '../core/library/queryImages.js';
+import { throttleProgress } from '../core/jobs/progress.js';
+import { terminalProgress } from '../core/cli/progressBar.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const demoDir = path.join(root, '.miru-demo');
+const dataset = path.join(demoDir, 'dataset');
+const dbPath = path.join(demoDir, 'demo.db');
+const options = { images: 300, raters: 40, seed: 7, size: 384, classes: 5 as const };
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const bar = terminalProgress();
+  const progress = throttleProgress(bar.listener);
+
+  const truthFile = path.join(dataset, 'truth.json');
+  const upToDate = existsSync(truthFile) && JSON.stringify((JSON.parse(readFileSync(truthFile, 'utf8')) as { options: unknown }).options) === JSON.stringify(options);
+  if (!upToDate) {
+    console.log(`Generating a synthetic dataset (${options.images} images, ${options.raters} raters) in ${dataset} ...`);
+    const synth = await generateSynthDataset(dataset, { ...options, onProgress: progress });
+    bar.stop();
+    console.log(`  ${synth.ratings} ratings, ${synth.groups} preference groups, ${synth.spammers} spammers, ${synth.flipped} flipped ratings`);
+  }
+
+  const db = openLibrary(dbPath);
+  try {
+    console.log(`Indexing ${path.join(dataset, 'images')} into ${dbPath} ...`);
+    const index = await indexLibrary(db, [path.join(dataset, 'images')], { cacheDir: cacheDirFor(dbPath), onProgress: progress });
+    bar.stop();
+    console.log(`  ${index.indexed} images usable: ${index.added} added, ${index.unchanged} unchanged, ${index.errors.length} errors`);
+    const ratings = await importRatings(db, path.join(dataset, 'ratings.csv'), { scale: { min: 1, max: options.classes } });
+    console.log(`  ratings: ${ratings.imported} imported, ${ratings.unchanged} already there, ${ratings.rejected.length} rejected`);
+
+    const info = libraryInfo(db);
+    console.log(`\nLibrary: ${info.images} images, ${info.ratings} ratings by ${info.raters} raters (scale ${info.ratingScale}).`);
+    const show = (title: string, filters: string[], sort: string) => {
+      console.log(`\n${title}  (miru list --db ${path.relative(process.cwd(), dbPath)} ${filters.map((f) => `--filter "${f}" `).join('')}--sort ${sort})`);
+      for (const item of queryImages(db, { filters: filters.map(parseFilter), sort: parseSort(sort), limit: 5 }).items) {
+        const s = item.stats;
+        console.log(
+          `  ${item.relPath.padEnd(16)} mean rating ${item.ratingMean?.toFixed(2) ?? '-'} (${item.ratingCount} raters)  ` +
+            `saturation ${s.saturation?.toFixed(2)}  contrast ${s.contrast?.toFixed(2)}  sharpness ${s.sharpness?.toFixed(0)}`,
+        );
+      }
+    };
+    show('Highest rated, at least 3 ratings:', ['ratingCount>=3'], '-ratingMean');
+    show('Most saturated:', [], '-saturation');
+    show('Blurriest:', [], 'sharpness');
+    console.log(`\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s. Try: npx miru info --db ${path.relative(process.cwd(), dbPath)}`);
+    console.log('The desktop workbench (miru app / miru serve) is not built yet; this summary stands in for it.');
+  } finally {
+    db.close();
+  }
+}
+
+main().catch((error: Error) => {
+  console.error(`demo failed: ${error.message}`);
+  process.exitCode = 1;
+});
