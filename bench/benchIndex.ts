@@ -76,14 +76,14 @@ async function main(): Promise<void> {
         const runDir = path.join(tmpRoot, `${side}-${round}`);
         await fs.mkdir(runDir, { recursive: true });
         if (side === 'baseline') {
-          const ms = await runBaseline(files, runDir, concurrency);
+          const { ms, cpuMs } = await runBaseline(files, runDir, concurrency);
           results.push({ side, ms });
-          console.log(`round ${round + 1}  baseline  ${fmtMs(ms).padStart(9)}  ${(files.length / (ms / 1000)).toFixed(1).padStart(7)} img/s`);
+          console.log(`round ${round + 1}  baseline  ${fmtMs(ms).padStart(9)}  ${(files.length / (ms / 1000)).toFixed(1).padStart(7)} img/s  CPU ${(cpuMs / files.length).toFixed(1)} ms/img, ${(cpuMs / ms).toFixed(2)} cores busy`);
         } else {
-          const { ms, dbPath, summary } = await runMiru(dir, runDir, concurrency);
+          const { ms, cpuMs, dbPath, summary } = await runMiru(dir, runDir, concurrency);
           results.push({ side, ms });
           const problems = summary.errors.length ? `  (${summary.errors.length} errors! first: ${summary.errors[0]!.path}: ${summary.errors[0]!.error})` : '';
-          console.log(`round ${round + 1}  miru      ${fmtMs(ms).padStart(9)}  ${(files.length / (ms / 1000)).toFixed(1).padStart(7)} img/s  added ${summary.added}, indexed ${summary.indexed}${problems}`);
+          console.log(`round ${round + 1}  miru      ${fmtMs(ms).padStart(9)}  ${(files.length / (ms / 1000)).toFixed(1).padStart(7)} img/s  CPU ${(cpuMs / files.length).toFixed(1)} ms/img, ${(cpuMs / ms).toFixed(2)} cores busy; added ${summary.added}, indexed ${summary.indexed}${problems}`);
           if (lastMiru) await fs.rm(path.dirname(lastMiru.dbPath), { recursive: true, force: true });
           lastMiru = { dbPath, summary };
         }
@@ -143,24 +143,31 @@ async function main(): Promise<void> {
 }
 
 /** The baseline: plain sharp decode + 256-px WebP thumbnail of each file, same lanes as Miru. */
-export async function runBaseline(files: readonly BenchFile[], outDir: string, concurrency: number): Promise<number> {
+export async function runBaseline(files: readonly BenchFile[], outDir: string, concurrency: number): Promise<{ ms: number; cpuMs: number }> {
   const started = now();
+  const cpu0 = process.cpuUsage();
   await mapConcurrent(files, concurrency, async (f, i) => {
     const thumb = await sharp(f.absPath).rotate().resize(256, 256, { fit: 'inside' }).webp().toBuffer();
     await fs.writeFile(path.join(outDir, `${i}.webp`), thumb);
   });
-  return now() - started;
+  return { ms: now() - started, cpuMs: cpuSince(cpu0) };
+}
+
+function cpuSince(start: NodeJS.CpuUsage): number {
+  const cpu = process.cpuUsage(start);
+  return (cpu.user + cpu.system) / 1000;
 }
 
 /** Miru: a fresh library (database + thumbnail cache) indexing the folder, as `miru index` does. */
-async function runMiru(folder: string, runDir: string, concurrency: number): Promise<{ ms: number; dbPath: string; summary: IndexSummary }> {
+async function runMiru(folder: string, runDir: string, concurrency: number): Promise<{ ms: number; cpuMs: number; dbPath: string; summary: IndexSummary }> {
   const dbPath = path.join(runDir, 'library.db');
   const started = now();
+  const cpu0 = process.cpuUsage();
   const db = openLibrary(dbPath);
   const summary = await indexLibrary(db, [folder], { cacheDir: cacheDirFor(dbPath), concurrency });
   db.pragma('optimize');
   db.close();
-  return { ms: now() - started, dbPath, summary };
+  return { ms: now() - started, cpuMs: cpuSince(cpu0), dbPath, summary };
 }
 
 await main();

@@ -99,15 +99,18 @@ export async function profileStages(allFiles: readonly BenchFile[], tmpRoot: str
     { name: 'baseline (again, drift check)', work: baselineWork },
   ];
 
-  const rows: string[][] = [['stage (cumulative)', 'time', 'img/s', 'MB/s', 'vs baseline', 'marginal']];
+  const rows: string[][] = [['stage (cumulative)', 'time', 'img/s', 'MB/s', 'vs baseline', 'marginal', 'CPU ms/img', 'cores busy']];
   let baselineMs = NaN;
   let previous = NaN;
   for (const [k, v] of variants.entries()) {
     const outDir = path.join(tmpRoot, `profile-${k}`);
     await fs.mkdir(outDir, { recursive: true });
     const started = now();
+    const cpu0 = process.cpuUsage();
     await mapConcurrent(files, v.lanes ?? concurrency, (f, i) => v.work(f, i, outDir));
     const ms = now() - started;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
     await fs.rm(outDir, { recursive: true, force: true });
     if (k === 0) baselineMs = ms;
     const cumulative = k >= 1 && k <= 7;
@@ -118,6 +121,8 @@ export async function profileStages(allFiles: readonly BenchFile[], tmpRoot: str
       (bytes / (1 << 20) / (ms / 1000)).toFixed(1),
       `${(baselineMs / ms).toFixed(2)}x`,
       cumulative && k > 1 ? `+${fmtMs(ms - previous)}` : '',
+      (cpuMs / files.length).toFixed(2),
+      (cpuMs / ms).toFixed(2),
     ]);
     if (cumulative) previous = ms;
   }

@@ -6,6 +6,7 @@ import { registerList } from './commands/listCommand.js';
 import { registerInfo } from './commands/infoCommand.js';
 import { registerExport } from './commands/exportCommand.js';
 import { registerSynth } from './commands/synthCommand.js';
+import { registerDoctor } from './commands/doctorCommand.js';
 
 /** Thrown by commands for a failure the user can fix; printed as one line without a stack trace. */
 export class CliError extends Error {}
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerExport(program);
   registerSynth(program);
+  registerDoctor(program);
   return program;
 }
 

@@ -183,6 +183,59 @@ function histMoments(hist: Int32Array, n: number, offset: number, scale: number)
   return { mean: mean * scale, variance: (ss / n) * scale * scale };
 }
 
+/** Scalar results of scanColor (module-level so the hot loop returns nothing). */
+const scan = { n: 0, opaque: 0, sumG: 0, notGray: 0 };
+
+/**
+ * The hot loop over pixels [start, end) (byte offsets) of an interleaved RGB
+ * or RGBA buffer: fills lumaHist / rgHist / ybHist / satChunk and `scan`.
+ * Kept in its own small function with a plain loop so V8 optimises it well.
+ */
+function scanColor(data: Uint8Array, start: number, end: number, ch: number): void {
+  const hasAlpha = ch === 4;
+  let n = 0; // visible pixels
+  let opaque = 0; // pixels with alpha == 255
+  let sumG = 0; // with the rg / yb histograms this gives the exact mean of R, G and B
+  let notGray = 0; // becomes negative once any pixel's channel spread exceeds the tolerance
+  for (let i = start; i < end; i += ch) {
+    if (hasAlpha) {
+      const a = data[i + 3];
+      opaque += (254 - a) >>> 31; // 1 iff a == 255
+      if (a === 0) continue;
+    }
+    const r = data[i];
+    const g = data[i + 1];
+    const b = data[i + 2];
+    n++;
+    sumG += g;
+
+    // 8-bit Rec. 601 luma, round(0.299R + 0.587G + 0.114B), in 16-bit fixed
+    // point (19595 + 38470 + 7471 = 65536, so gray and white map exactly).
+    lumaHist[(19595 * r + 38470 * g + 7471 * b + 32768) >>> 16]++;
+
+    // Branchless max/min (data-dependent branches mispredict on texture):
+    // min(u - v, 0) = (u - v) & ((u - v) >> 31).
+    const d1 = r - g;
+    const m1 = d1 & (d1 >> 31);
+    const hi = r - m1; // max(r, g)
+    const lo = g + m1; // min(r, g)
+    const d2 = hi - b;
+    const mx = hi - (d2 & (d2 >> 31)); // max(r, g, b)
+    const d3 = lo - b;
+    const mn = b + (d3 & (d3 >> 31)); // min(r, g, b)
+    const spread = mx - mn;
+    satChunk[mx] += spread;
+    notGray |= GRAYSCALE_TOLERANCE - spread;
+
+    rgHist[d1 + 255]++;
+    ybHist[r + g - 2 * b + 510]++;
+  }
+  scan.n += n;
+  scan.opaque += opaque;
+  scan.sumG += sumG;
+  scan.notGray |= notGray;
+}
+
 function colorStats(img: RawImage): ColorPart {
   const data = img.data;
   const ch = img.channels;
@@ -194,50 +247,19 @@ function colorStats(img: RawImage): ColorPart {
   rgHist.fill(0);
   ybHist.fill(0);
   satTotal.fill(0);
+  scan.n = 0;
+  scan.opaque = 0;
+  scan.sumG = 0;
+  scan.notGray = 0;
 
-  let n = 0; // visible pixels
-  let opaque = 0; // pixels with alpha == 255
-  let sumG = 0; // with the rg / yb histograms this gives the exact mean of R, G and B
-  let notGray = 0; // becomes negative once any pixel's channel spread exceeds the tolerance
-
-  for (let i = 0; i < end; ) {
+  // One chunk for any image below 4 Mpx; bigger inputs are split so that the
+  // int32 saturation buckets cannot overflow.
+  for (let start = 0; start < end; start += SAT_CHUNK_PX * ch) {
     satChunk.fill(0);
-    const stop = Math.min(end, i + SAT_CHUNK_PX * ch);
-    for (; i < stop; i += ch) {
-      if (hasAlpha) {
-        const a = data[i + 3];
-        opaque += (254 - a) >>> 31; // 1 iff a == 255
-        if (a === 0) continue;
-      }
-      const r = data[i];
-      const g = data[i + 1];
-      const b = data[i + 2];
-      n++;
-      sumG += g;
-
-      // 8-bit Rec. 601 luma, round(0.299R + 0.587G + 0.114B), in 16-bit fixed
-      // point (19595 + 38470 + 7471 = 65536, so gray and white map exactly).
-      lumaHist[(19595 * r + 38470 * g + 7471 * b + 32768) >>> 16]++;
-
-      // Branchless max/min (data-dependent branches mispredict on texture):
-      // min(u - v, 0) = (u - v) & ((u - v) >> 31).
-      const d1 = r - g;
-      const m1 = d1 & (d1 >> 31);
-      const hi = r - m1; // max(r, g)
-      const lo = g + m1; // min(r, g)
-      const d2 = hi - b;
-      const mx = hi - (d2 & (d2 >> 31)); // max(r, g, b)
-      const d3 = lo - b;
-      const mn = b + (d3 & (d3 >> 31)); // min(r, g, b)
-      const spread = mx - mn;
-      satChunk[mx] += spread;
-      notGray |= GRAYSCALE_TOLERANCE - spread;
-
-      rgHist[d1 + 255]++;
-      ybHist[r + g - 2 * b + 510]++;
-    }
+    scanColor(data, start, Math.min(end, start + SAT_CHUNK_PX * ch), ch);
     for (let m = 1; m < 256; m++) satTotal[m] += satChunk[m];
   }
+  const { n, opaque, sumG, notGray } = scan;
 
   const alphaFraction = hasAlpha ? clamp01((total - opaque) / total) : 0;
   if (n === 0) {

@@ -112,6 +112,55 @@ export const migrations: Migration[] = [
       }
     },
   },
+  {
+    version: 3,
+    description: 'models with cards, runs, scores, embeddings and per-image run failures',
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE models (
+          id INTEGER PRIMARY KEY,
+          name TEXT NOT NULL UNIQUE,
+          path TEXT NOT NULL,
+          sha256 TEXT NOT NULL,
+          card TEXT NOT NULL,
+          added_at TEXT NOT NULL
+        );
+        -- One run per (model, kind, parameters); a rerun with the same parameters resumes it.
+        CREATE TABLE runs (
+          id INTEGER PRIMARY KEY,
+          model_id INTEGER NOT NULL REFERENCES models(id),
+          kind TEXT NOT NULL CHECK (kind IN ('score', 'embed')),
+          params TEXT NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ('running', 'partial', 'complete')),
+          provider TEXT,
+          created_at TEXT NOT NULL,
+          updated_at TEXT NOT NULL,
+          UNIQUE (model_id, kind, params)
+        );
+        CREATE TABLE scores (
+          run_id INTEGER NOT NULL REFERENCES runs(id),
+          image_id INTEGER NOT NULL REFERENCES images(id),
+          score REAL NOT NULL,
+          probs BLOB,
+          top_labels TEXT,
+          PRIMARY KEY (run_id, image_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX scores_by_value ON scores(run_id, score);
+        CREATE TABLE embeddings (
+          run_id INTEGER NOT NULL REFERENCES runs(id),
+          image_id INTEGER NOT NULL REFERENCES images(id),
+          vector BLOB NOT NULL,
+          PRIMARY KEY (run_id, image_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE run_failures (
+          run_id INTEGER NOT NULL REFERENCES runs(id),
+          image_id INTEGER NOT NULL REFERENCES images(id),
+          error TEXT NOT NULL,
+          PRIMARY KEY (run_id, image_id)
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;

@@ -53,6 +53,12 @@ let summary: IndexSummary;
 let runMs: number;
 let rows: Row[];
 let byPath: Map<string, Row>;
+/** Set when the corpus run itself threw: a bad file must never stop the run. */
+let runError: Error | undefined;
+
+function assertRunFinished(): void {
+  if (runError) assert.fail(`the indexing run stopped instead of recording a per-file error: ${runError.stack ?? runError.message}`);
+}
 
 /** Path relative to the corpus root, forward slashes (the same form as manifest `file` and `rel_path`). */
 const rel = (abs: string) => path.relative(realRoot, abs).split(path.sep).join('/');
@@ -91,11 +97,17 @@ before(
     db = openLibrary(dbPath);
     cacheDir = cacheDirFor(dbPath);
     const started = performance.now();
-    summary = await withTimeout(
-      indexLibrary(db, [corpusRoot], { cacheDir, maxPixels: CORPUS_MAX_PIXELS, concurrency: 4 }),
-      INDEX_TIMEOUT_MS,
-      'indexing the corpus',
-    );
+    try {
+      summary = await withTimeout(
+        indexLibrary(db, [corpusRoot], { cacheDir, maxPixels: CORPUS_MAX_PIXELS, concurrency: 4 }),
+        INDEX_TIMEOUT_MS,
+        'indexing the corpus',
+      );
+    } catch (error) {
+      // Recorded, not thrown: every corpus test then fails with this reason, and the tests below still run.
+      runError = error as Error;
+      summary = { indexed: 0, added: 0, updated: 0, unchanged: 0, moved: 0, missing: 0, errors: [], refused: [] };
+    }
     runMs = performance.now() - started;
     rows = db.prepare('SELECT * FROM images ORDER BY id').all() as Row[];
     byPath = new Map(rows.map((r) => [r.rel_path, r]));
@@ -124,6 +136,7 @@ for (const entry of entries) {
       t.skip('running as root: permissions do not apply');
       return;
     }
+    assertRunFinished();
     const { expect } = entry;
     const row = byPath.get(entry.file);
     const errors = problemsFor(summary.errors, entry.file);
@@ -199,6 +212,7 @@ for (const entry of entries) {
 // ---------------------------------------------------------------- the run as a whole
 
 test('corpus run: finished, every file indexed once, nothing unexpected', () => {
+  assertRunFinished();
   const skipped = new Set(entries.filter((e) => e.skipIfRoot && isRoot()).map((e) => e.file));
   const known = new Map(entries.map((e) => [e.file, e]));
 
@@ -249,6 +263,7 @@ test('corpus run through the CLI: exit code 0 despite errors, same JSON outcome'
 });
 
 test('corpus second run: nothing is re-read and nothing changes', async () => {
+  assertRunFinished();
   const second = await withTimeout(
     indexLibrary(db, [corpusRoot], { cacheDir, maxPixels: CORPUS_MAX_PIXELS, concurrency: 4 }),
     INDEX_TIMEOUT_MS,
@@ -413,6 +428,61 @@ test('a file deleted during the folder walk is reported and the walk goes on', a
     assert.equal((lib.prepare('SELECT count(*) AS n FROM images').get() as { n: number }).n, names.length - 1);
   } finally {
     lib.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+// ---------------------------------------------------------------- regressions found while building the corpus
+
+test('failure reasons stay per file when many bad files fail at once (libvips error buffer is shared)', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'miru-reasons-'));
+  const lib = openLibrary(path.join(dir, 'lib.db'));
+  try {
+    const kinds = [
+      { make: 'truncated-jpeg', ext: 'jpg', reason: /^truncated or damaged image data: VipsJpeg: premature end of JPEG image/ },
+      { make: 'truncated-png', ext: 'png', reason: /^truncated or damaged image data: vipspng: libpng read error/ },
+      { make: 'corrupt-jpeg-header', ext: 'jpg', reason: /^cannot decode image: Input buffer has corrupt header: VipsJpeg: Unsupported marker type 0x5a$/ },
+    ];
+    const many: CorpusEntry[] = [];
+    for (let i = 0; i < 20; i++) {
+      for (const k of kinds) many.push({ file: `${k.make}-${i}.${k.ext}`, make: k.make, expect: { status: 'error', error: k.reason.source }, why: 'stress' });
+    }
+    const images = path.join(dir, 'images');
+    await makeCorpus(images, many);
+    const result = await indexLibrary(lib, [images], { cacheDir: cacheDirFor(path.join(dir, 'lib.db')), concurrency: 4 });
+    assert.equal(result.errors.length, many.length);
+    const wrong = result.errors.filter((e) => !new RegExp(many.find((m) => m.file === path.basename(e.path))!.expect.error!).test(e.error));
+    assert.deepEqual(wrong.map((e) => `${path.basename(e.path)}: ${e.error}`), [], 'each file keeps its own reason');
+  } finally {
+    lib.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a library inside the indexed folder, reached through a symlink, never indexes its own thumbnail cache', async () => {
+  const dir = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'miru-linked-')));
+  try {
+    const images = path.join(dir, 'real', 'images');
+    await fs.mkdir(images, { recursive: true });
+    await fs.symlink(path.join(dir, 'real'), path.join(dir, 'link'));
+    for (let i = 0; i < 3; i++) {
+      await sharp({ create: { width: 40 + i, height: 30, channels: 3, background: { r: 60 * i, g: 90, b: 120 } } }).png().toFile(path.join(images, `a${i}.png`));
+    }
+    // As on macOS, where /tmp is a link to /private/tmp: the root is stored by real path, the cache path is not.
+    const linkedImages = path.join(dir, 'link', 'images');
+    const dbPath = path.join(linkedImages, 'library.db');
+    const lib = openLibrary(dbPath);
+    try {
+      const first = await indexLibrary(lib, [linkedImages], { cacheDir: cacheDirFor(dbPath) });
+      assert.equal(first.added, 3);
+      const second = await indexLibrary(lib, [linkedImages], { cacheDir: cacheDirFor(dbPath) });
+      assert.equal(second.added, 0, 'thumbnails were indexed as images');
+      assert.equal(second.unchanged, 3);
+      assert.equal(second.indexed, 3);
+    } finally {
+      lib.close();
+    }
+  } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
