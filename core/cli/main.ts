@@ -7,6 +7,8 @@ import { registerInfo } from './commands/infoCommand.js';
 import { registerExport } from './commands/exportCommand.js';
 import { registerSynth } from './commands/synthCommand.js';
 import { registerDoctor } from './commands/doctorCommand.js';
+import { registerModels } from './commands/modelsCommand.js';
+import { registerScore } from './commands/scoreCommand.js';
 
 /** Thrown by commands for a failure the user can fix; printed as one line without a stack trace. */
 export class CliError extends Error {}
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerExport(program);
   registerSynth(program);
+  registerModels(program);
+  registerScore(program);
   registerDoctor(program);
   return program;
 }

@@ -1,4 +1,3 @@
-import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
@@ -45,13 +44,5 @@ export async function exportTable(db: LibraryDb, what: ExportWhat, format: Expor
     sink.end();
     await once(sink, 'end');
   }
-  return rows;
-}
-
-export async function exportTableToFile(db: LibraryDb, what: ExportWhat, format: ExportFormat, file: string): Promise<number> {
-  const out = createWriteStream(file);
-  const rows = await exportTable(db, what, format, out);
-  out.end();
-  await once(out, 'finish');
   return rows;
 }

@@ -115,7 +115,7 @@ const ybHist = new Int32Array(1021);
 /** satChunk[m] = sum of (max - min) over visible pixels whose max channel is m, per chunk. */
 const satChunk = new Int32Array(256);
 const satTotal = new Float64Array(256);
-/** Pixels per chunk: 255 * SAT_CHUNK_PX must fit in an int32 bucket. */
+/** Pixels per chunk: 255 * SAT_CHUNK_PX must fit in an int32 (saturation buckets, sum of G). */
 const SAT_CHUNK_PX = 1 << 22;
 
 function validate(img: RawImage, label: string, allowed: readonly number[]): void {
@@ -195,7 +195,9 @@ function scanColor(data: Uint8Array, start: number, end: number, ch: number): vo
   const hasAlpha = ch === 4;
   let n = 0; // visible pixels
   let opaque = 0; // pixels with alpha == 255
-  let sumG = 0; // with the rg / yb histograms this gives the exact mean of R, G and B
+  // With the rg / yb histograms, sum(G) gives the exact means of R, G and B.
+  // int32 is enough: a chunk has at most SAT_CHUNK_PX pixels, 255 * 2^22 < 2^31.
+  let sumG = 0;
   let notGray = 0; // becomes negative once any pixel's channel spread exceeds the tolerance
   for (let i = start; i < end; i += ch) {
     if (hasAlpha) {
@@ -207,7 +209,7 @@ function scanColor(data: Uint8Array, start: number, end: number, ch: number): vo
     const g = data[i + 1];
     const b = data[i + 2];
     n++;
-    sumG += g;
+    sumG = (sumG + g) | 0;
 
     // 8-bit Rec. 601 luma, round(0.299R + 0.587G + 0.114B), in 16-bit fixed
     // point (19595 + 38470 + 7471 = 65536, so gray and white map exactly).

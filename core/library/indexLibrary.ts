@@ -39,6 +39,7 @@ interface KnownImage {
   bytes: number;
   mtimeMs: number;
   status: 'ok' | 'error' | 'missing';
+  error: string | null;
   contentHash: string | null;
 }
 
@@ -80,7 +81,7 @@ export async function indexLibrary(db: LibraryDb, folders: string[], options: In
   // 2. Compare with what the library knows about these roots.
   const known = new Map<string, KnownImage>();
   const selectKnown = db.prepare<[number], KnownImage>(
-    `SELECT id, root_id AS rootId, rel_path AS relPath, bytes, mtime_ms AS mtimeMs, status, content_hash AS contentHash
+    `SELECT id, root_id AS rootId, rel_path AS relPath, bytes, mtime_ms AS mtimeMs, status, error, content_hash AS contentHash
      FROM images WHERE root_id = ?`,
   );
   for (const root of roots) for (const row of selectKnown.iterate(root.id)) known.set(key(row.rootId, row.relPath), row);
@@ -93,7 +94,8 @@ export async function indexLibrary(db: LibraryDb, folders: string[], options: In
     if (existing) seen.add(existing.id);
     const same = existing && existing.bytes === file.bytes && existing.mtimeMs === file.mtimeMs;
     if (same && existing.status === 'ok') summary.unchanged++;
-    else if (same && existing.status === 'error' && !options.retryErrors) summary.unchanged++;
+    // A read error (permissions, a flaky disk) can heal without the file changing, so it is always retried.
+    else if (same && existing.status === 'error' && !options.retryErrors && !existing.error?.startsWith('cannot read file')) summary.unchanged++;
     else if (same && existing.status === 'missing') reappeared.push(existing.id);
     else work.push({ rootId, file, existing });
   }
@@ -107,7 +109,7 @@ export async function indexLibrary(db: LibraryDb, folders: string[], options: In
   }
   // Files already missing under other roots can also be the source of a move between roots.
   const otherMissing = db.prepare<[], KnownImage>(
-    `SELECT id, root_id AS rootId, rel_path AS relPath, bytes, mtime_ms AS mtimeMs, status, content_hash AS contentHash
+    `SELECT id, root_id AS rootId, rel_path AS relPath, bytes, mtime_ms AS mtimeMs, status, error, content_hash AS contentHash
      FROM images WHERE status = 'missing' AND content_hash IS NOT NULL`,
   );
   const rootIds = new Set(roots.map((r) => r.id));
@@ -124,7 +126,9 @@ export async function indexLibrary(db: LibraryDb, folders: string[], options: In
   let done = 0;
   progress({ job: 'index', phase: 'index', done: 0, total });
   const concurrency = options.concurrency ?? Math.max(2, os.availableParallelism());
-  await mapConcurrent(
+  // Whatever finished is committed even when the run is interrupted (Ctrl-C) or a file throws unexpectedly.
+  try {
+    await mapConcurrent(
     work,
     concurrency,
     async ({ rootId, file, existing }) => {
@@ -137,7 +141,10 @@ export async function indexLibrary(db: LibraryDb, folders: string[], options: In
     },
     options.signal,
   );
-  writer.flush();
+  } finally {
+    writer.flush();
+    writer.stopTimer();
+  }
 
   // 4. Only a finished walk can say a file is gone: mark the unclaimed vanished rows missing.
   writer.markMissing([...vanished]);
@@ -175,7 +182,7 @@ async function processFile(
 /** Collects outcomes and commits them in batched transactions (by count, or after a short wait). */
 class BatchWriter {
   private pending: Outcome[] = [];
-  private firstPendingAt = 0;
+  private timer: NodeJS.Timeout | undefined;
   private readonly insertImage;
   private readonly updateImage;
   private readonly insertError;
@@ -215,9 +222,18 @@ class BatchWriter {
   }
 
   add(outcome: Outcome): void {
-    if (this.pending.length === 0) this.firstPendingAt = Date.now();
     this.pending.push(outcome);
-    if (this.pending.length >= BATCH_SIZE || Date.now() - this.firstPendingAt >= BATCH_MAX_WAIT_MS) this.flush();
+    if (this.pending.length >= BATCH_SIZE) this.flush();
+    // Slow files (50-megapixel originals) must not hold finished ones uncommitted for long.
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, BATCH_MAX_WAIT_MS);
+  }
+
+  stopTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   flush(): void {

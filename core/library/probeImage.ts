@@ -40,12 +40,20 @@ export interface ProbeOptions {
   maxPixels?: number;
 }
 
+/** Largest file read: far above any real image (a 16-bit 100-megapixel TIFF is 600 MB). */
+export const MAX_FILE_BYTES = 2 ** 30;
+
 export type ReadOutcome = { ok: true; buffer: Buffer; contentHash: string } | FileFailure;
 
 /** Reads a file and hashes it; the hash alone decides whether a new path is a moved, already-known image. */
 export async function readImageFile(absPath: string): Promise<ReadOutcome> {
   let buffer: Buffer;
   try {
+    // Files are read whole (to hash and decode them once), so a few in flight must fit in memory.
+    const { size } = await fs.stat(absPath);
+    if (size > MAX_FILE_BYTES) {
+      return { ok: false, vanished: false, error: `file too large: ${(size / 2 ** 30).toFixed(1)} GiB exceeds the ${MAX_FILE_BYTES / 2 ** 30} GiB Miru reads; export a smaller copy`, contentHash: null, bytes: size };
+    }
     buffer = await fs.readFile(absPath);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -159,8 +167,8 @@ function describeDecodeError(error: unknown, absPath: string): string {
 
 /**
  * libvips reports errors through one process-wide buffer that every failing call appends to and clears, so when
- * two decodes fail at once one gets the other's message or none ("Unknown error"; lovell/sharp#902): with four
- * files in flight about 40% of the recorded reasons were wrong. Every sharp step here runs as a shared step; a
+ * two decodes fail at once one gets the other's message or none ("Unknown error"; lovell/sharp#902): indexing a
+ * folder of bad files four at a time, about 40% of the recorded reasons were wrong. Every sharp step here is shared; a
  * step that fails is repeated alone, once the steps in flight have finished and with new ones held back, so the
  * message recorded is this file's own. Only failures pay for this.
  */

@@ -106,7 +106,7 @@ export async function scanFolder(root: string, options: ScanOptions = {}): Promi
         }
         if (exclude.has(real)) continue;
         if (visited.has(real)) {
-          result.errors.push({ path: abs, error: `symbolic link loop: points back to ${real}, which is already being scanned` });
+          result.errors.push({ path: abs, error: `symbolic link loop or duplicate link: ${real} is already scanned through another path` });
           continue;
         }
         visited.add(real);

@@ -353,6 +353,123 @@ test('random noise: every stat finite and in range', () => {
   }
 });
 
+// ---------------------------------------------------------------- naive reference
+
+/** Straightforward (slow, obviously-correct) reference implementation of the spec. */
+function reference(color: RawImage, gray: RawImage): ImageStats {
+  const { data, width, height, channels } = color;
+  const lum: number[] = [];
+  const sats: number[] = [];
+  const rgs: number[] = [];
+  const ybs: number[] = [];
+  let translucent = 0;
+  let maxSpread = 0;
+  for (let p = 0; p < width * height; p++) {
+    const r = data[p * channels];
+    const g = data[p * channels + 1];
+    const b = data[p * channels + 2];
+    const a = channels === 4 ? data[p * channels + 3] : 255;
+    if (a < 255) translucent++;
+    if (a === 0) continue;
+    lum.push(0.299 * r + 0.587 * g + 0.114 * b);
+    const mx = Math.max(r, g, b);
+    const mn = Math.min(r, g, b);
+    sats.push(mx === 0 ? 0 : (mx - mn) / mx);
+    maxSpread = Math.max(maxSpread, Math.abs(r - g), Math.abs(g - b), Math.abs(r - b));
+    rgs.push(r - g);
+    ybs.push(0.5 * (r + g) - b);
+  }
+  const mean = (xs: number[]): number => xs.reduce((x, y) => x + y, 0) / xs.length;
+  const sd = (xs: number[]): number => {
+    const m = mean(xs);
+    return Math.sqrt(xs.reduce((acc, x) => acc + (x - m) ** 2, 0) / xs.length);
+  };
+  const hist = new Array<number>(256).fill(0);
+  for (const y of lum) hist[Math.round(y)]++;
+  let entropy = 0;
+  for (const c of hist) if (c > 0) entropy -= (c / lum.length) * Math.log2(c / lum.length);
+
+  const gw = gray.width;
+  const gh = gray.height;
+  const gs = gray.channels;
+  const at = (x: number, y: number): number => gray.data[(y * gw + x) * gs];
+  const laps: number[] = [];
+  let edges = 0;
+  for (let y = 1; y < gh - 1; y++) {
+    for (let x = 1; x < gw - 1; x++) {
+      laps.push(at(x, y - 1) + at(x, y + 1) + at(x - 1, y) + at(x + 1, y) - 4 * at(x, y));
+      const gx = at(x + 1, y - 1) + 2 * at(x + 1, y) + at(x + 1, y + 1) - at(x - 1, y - 1) - 2 * at(x - 1, y) - at(x - 1, y + 1);
+      const gy = at(x - 1, y + 1) + 2 * at(x, y + 1) + at(x + 1, y + 1) - at(x - 1, y - 1) - 2 * at(x, y - 1) - at(x + 1, y - 1);
+      if (Math.hypot(gx, gy) > SOBEL_EDGE_THRESHOLD) edges++;
+    }
+  }
+  return {
+    brightness: mean(lum) / 255,
+    contrast: sd(lum) / 255,
+    saturation: mean(sats),
+    colorfulness: Math.sqrt(sd(rgs) ** 2 + sd(ybs) ** 2) + 0.3 * Math.sqrt(mean(rgs) ** 2 + mean(ybs) ** 2),
+    sharpness: sd(laps) ** 2,
+    entropy,
+    edgeDensity: edges / laps.length,
+    alphaFraction: channels === 4 ? translucent / (width * height) : 0,
+    isGrayscale: maxSpread <= GRAYSCALE_TOLERANCE,
+  };
+}
+
+test('matches a naive reference implementation on random images (RGB, RGBA, 2-channel gray)', () => {
+  const rand = rng(2024);
+  for (let trial = 0; trial < 12; trial++) {
+    const w = 3 + Math.floor(rand() * 120);
+    const h = 3 + Math.floor(rand() * 90);
+    const ch = trial % 2 === 0 ? 3 : 4;
+    // Smooth-ish random field plus noise, some transparent pixels for RGBA.
+    const color = makeImage(w, h, ch, (x, y) => {
+      const base = [128 + 100 * Math.sin(x / 7 + trial), 128 + 100 * Math.cos(y / 5), 128 + 90 * Math.sin((x + y) / 11)];
+      const px = base.map((v) => Math.max(0, Math.min(255, Math.round(v + (rand() - 0.5) * 60))));
+      if (ch === 4) px.push(rand() < 0.2 ? 0 : rand() < 0.3 ? Math.floor(rand() * 255) : 255);
+      return px;
+    });
+    const gs = trial % 3 === 0 ? 2 : 1;
+    const gw = 3 + Math.floor(rand() * 80);
+    const gh = 3 + Math.floor(rand() * 80);
+    const gray = makeImage(gw, gh, gs, (x, y) => [
+      Math.max(0, Math.min(255, Math.round(128 + 90 * Math.sin(x / 3) * Math.cos(y / 4) + (rand() - 0.5) * 50))),
+      Math.floor(rand() * 256),
+    ]);
+    const got = computeImageStats(color, gray);
+    const want = reference(color, gray);
+    const ctx = `trial ${trial} (${w}x${h}x${ch}, gray ${gw}x${gh}x${gs})`;
+    close(got.brightness, want.brightness, 1e-12, `${ctx} brightness`);
+    // contrast uses the 8-bit (rounded) luma: off by at most 0.5/255
+    close(got.contrast, want.contrast, 0.5 / 255, `${ctx} contrast`);
+    close(got.saturation, want.saturation, 1e-12, `${ctx} saturation`);
+    close(got.colorfulness, want.colorfulness, 1e-9, `${ctx} colorfulness`);
+    close(got.entropy, want.entropy, 0.02, `${ctx} entropy`);
+    close(got.alphaFraction, want.alphaFraction, 1e-12, `${ctx} alphaFraction`);
+    assert.equal(got.isGrayscale, want.isGrayscale, `${ctx} isGrayscale`);
+    close(got.sharpness, want.sharpness, 1e-6 * Math.max(1, want.sharpness), `${ctx} sharpness`);
+    close(got.edgeDensity, want.edgeDensity, 1e-12, `${ctx} edgeDensity`);
+  }
+});
+
+test('images larger than one internal chunk (> 4 Mpx) give the same exact results', () => {
+  // 2048 x 2049 = 4,196,352 px > 2^22: the saturation buckets are flushed mid-image.
+  const w = 2048;
+  const h = 2049;
+  const data = new Uint8Array(w * h * 3);
+  for (let i = 0; i < data.length; i += 3) {
+    const white = i / 3 < (w * h) / 2;
+    data[i] = white ? 255 : 200;
+    data[i + 1] = white ? 255 : 100;
+    data[i + 2] = white ? 255 : 50;
+  }
+  const s = computeImageStats({ data, width: w, height: h, channels: 3 }, FLAT_GRAY);
+  // Exactly half white (S = 0) and half (200,100,50) (S = 0.75).
+  close(s.saturation, 0.375, 1e-12);
+  close(s.brightness, (1 + (0.299 * 200 + 0.587 * 100 + 0.114 * 50) / 255) / 2, 1e-12);
+  close(s.entropy, 1, 1e-12);
+});
+
 // ---------------------------------------------------------------- real decode via sharp
 
 async function decodeLikeCaller(buf: Buffer): Promise<{ color: RawImage; gray: RawImage }> {
@@ -470,16 +587,32 @@ test('real RGBA PNG with a transparent half through the pipeline', async () => {
 
 test('timing sanity: 512x512 RGBA + 256x256 gray (printed, not asserted)', () => {
   const rand = rng(99);
-  const color: RawImage = { data: new Uint8Array(512 * 512 * 4), width: 512, height: 512, channels: 4 };
-  for (let i = 0; i < color.data.length; i++) color.data[i] = (rand() * 256) | 0;
-  for (let i = 3; i < color.data.length; i += 4) if (color.data[i] < 40) color.data[i] = 0;
-  const gray: RawImage = { data: new Uint8Array(SHARPNESS_GRID * SHARPNESS_GRID), width: SHARPNESS_GRID, height: SHARPNESS_GRID, channels: 1 };
-  for (let i = 0; i < gray.data.length; i++) gray.data[i] = (rand() * 256) | 0;
-  const rgb: RawImage = { data: new Uint8Array(512 * 512 * 3), width: 512, height: 512, channels: 3 };
-  for (let i = 0; i < rgb.data.length; i++) rgb.data[i] = (rand() * 256) | 0;
+  // Worst case: uniform noise with 16 % randomly placed transparent pixels
+  // (every data-dependent branch unpredictable).
+  const noise: RawImage = { data: new Uint8Array(512 * 512 * 4), width: 512, height: 512, channels: 4 };
+  for (let i = 0; i < noise.data.length; i++) noise.data[i] = (rand() * 256) | 0;
+  for (let i = 3; i < noise.data.length; i += 4) if (noise.data[i] < 40) noise.data[i] = 0;
+  // Photo-like: smooth colour fields plus grain, a transparent corner block.
+  const photo = makeImage(512, 512, 4, (x, y) => {
+    const grain = (rand() - 0.5) * 24;
+    return [
+      Math.max(0, Math.min(255, 120 + 90 * Math.sin(x / 40) + grain)) | 0,
+      Math.max(0, Math.min(255, 110 + 80 * Math.cos(y / 33) + grain)) | 0,
+      Math.max(0, Math.min(255, 100 + 70 * Math.sin((x + y) / 57) + grain)) | 0,
+      x < 128 && y < 128 ? 0 : 255,
+    ];
+  });
+  const photoRgb = makeImage(512, 512, 3, (x, y) => {
+    const o = (y * 512 + x) * 4;
+    return [photo.data[o], photo.data[o + 1], photo.data[o + 2]];
+  });
+  const gray = grayImg(SHARPNESS_GRID, (x, y) => (128 + 100 * Math.sin(x / 9) * Math.cos(y / 13) + (rand() - 0.5) * 30) | 0);
 
   let sink = 0;
-  for (let i = 0; i < 60; i++) sink += computeImageStats(color, gray).brightness + computeImageStats(rgb, gray).brightness;
+  for (let i = 0; i < 60; i++) {
+    sink += computeImageStats(noise, gray).brightness + computeImageStats(photo, gray).brightness;
+    sink += computeImageStats(photoRgb, gray).brightness;
+  }
   // Best and median of several batches, in wall time and in this process's CPU
   // time (the latter is not inflated when a busy shared box deschedules us).
   const batches = (img: RawImage): string => {
@@ -500,7 +633,8 @@ test('timing sanity: 512x512 RGBA + 256x256 gray (printed, not asserted)', () =>
     };
     return `wall ${fmt(wall)} ms, cpu ${fmt(cpu)} ms (best/median of 7x30)`;
   };
-  console.log(`computeImageStats 512x512 RGBA + 256x256 gray: ${batches(color)}`);
-  console.log(`computeImageStats 512x512 RGB  + 256x256 gray: ${batches(rgb)}`);
+  console.log(`computeImageStats 512x512 RGBA photo-like + 256x256 gray: ${batches(photo)}`);
+  console.log(`computeImageStats 512x512 RGB  photo-like + 256x256 gray: ${batches(photoRgb)}`);
+  console.log(`computeImageStats 512x512 RGBA uniform noise + 256x256 gray: ${batches(noise)}`);
   assert.ok(sink > 0);
 });

@@ -1,0 +1,196 @@
+import os from 'node:os';
+import path from 'node:path';
+import type { LibraryDb } from '../library/openLibrary.js';
+import type { ProgressListener } from '../jobs/progress.js';
+import { mapConcurrent } from '../util/mapConcurrent.js';
+import { InferencePool, OutOfMemoryError } from './inferencePool.js';
+import type { ProviderChoice, ProviderName } from './executionProviders.js';
+import type { Feeds } from './inferenceMessages.js';
+import type { ModelCard } from './modelCard.js';
+import { preprocessImage, toBatchTensor } from './preprocessImage.js';
+
+/**
+ * Runs a model over every usable image of the library that a run has not covered yet, as one resumable job:
+ * decode and preprocess of batch n+1 (sharp, on libuv's pool) overlap inference of batch n (a worker thread);
+ * at most two batches are in memory; a batch that runs out of memory is split in half, and later batches use
+ * the smaller size. Results are written per batch, so a crash loses at most the batches in flight.
+ */
+
+export interface InferenceJobOptions {
+  ep?: ProviderChoice;
+  batch?: number;
+  onProgress?: ProgressListener;
+  signal?: AbortSignal;
+}
+
+export interface InferenceJob<Row> {
+  /** 'score' or 'embed', for progress events. */
+  job: string;
+  runId: number;
+  card: ModelCard;
+  /** The model file, or edited model bytes (e.g. with an extra output). */
+  model: string | Uint8Array;
+  /** The outputs to fetch. */
+  outputs: string[];
+  /** Turns one image's outputs (batch dimension removed) into a row to store, or an error to record. */
+  read: (outputs: Record<string, ImageOutput>) => Row | { error: string };
+  /** Writes a batch of rows and failures in one transaction. */
+  write: (rows: { imageId: number; row: Row }[], failures: { imageId: number; error: string }[]) => void;
+}
+
+export interface InferenceJobSummary {
+  processed: number;
+  failed: number;
+  failures: { path: string; error: string }[];
+  provider: ProviderName;
+  fallbackReasons: string[];
+  batchSize: number;
+  seconds: number;
+  interrupted: boolean;
+}
+
+export interface ImageOutput {
+  data: Float32Array;
+  /** The output's dimensions without the batch dimension. */
+  dims: number[];
+}
+
+interface PendingImage {
+  id: number;
+  file: string;
+}
+
+const CHUNK = 1024;
+const MAX_REPORTED_FAILURES = 100;
+
+export async function runInferenceJob<Row>(db: LibraryDb, job: InferenceJob<Row>, options: InferenceJobOptions): Promise<InferenceJobSummary> {
+  const started = performance.now();
+  let batchSize = options.batch ?? 16;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error('--batch must be a positive whole number.');
+  const pending = pendingImages(db, job.runId);
+  const total = pending.count();
+  const pool = await InferencePool.create(job.model, { ep: options.ep });
+  const summary: InferenceJobSummary = {
+    processed: 0,
+    failed: 0,
+    failures: [],
+    provider: pool.provider,
+    fallbackReasons: pool.fallbackReasons,
+    batchSize,
+    seconds: 0,
+    interrupted: false,
+  };
+  const progress = (done: number) => options.onProgress?.({ job: job.job, phase: 'infer', done, total });
+  progress(0);
+  const decodeLanes = Math.max(2, os.availableParallelism());
+  const recordFailures = (failures: { imageId: number; file: string; error: string }[]) => {
+    summary.failed += failures.length;
+    for (const f of failures) if (summary.failures.length < MAX_REPORTED_FAILURES) summary.failures.push({ path: f.file, error: f.error });
+  };
+
+  /** Infers one batch, halving it on out-of-memory; resolves with per-image outputs or errors. */
+  const infer = async (images: { image: PendingImage; tensor: Float32Array }[]): Promise<{ image: PendingImage; outputs?: Record<string, ImageOutput>; error?: string }[]> => {
+    const batch = toBatchTensor(images.map((i) => i.tensor), job.card);
+    try {
+      const feeds: Feeds = { [job.card.input.name]: { type: 'float32', data: batch.data, dims: batch.dims } };
+      const outputs = await pool.run(feeds, job.outputs);
+      return images.map((entry, index) => ({ image: entry.image, outputs: sliceOutputs(outputs, index, images.length) }));
+    } catch (error) {
+      if (error instanceof OutOfMemoryError && images.length > 1) {
+        batchSize = Math.max(1, Math.floor(images.length / 2));
+        summary.batchSize = batchSize;
+        const half = Math.ceil(images.length / 2);
+        return [...(await infer(images.slice(0, half))), ...(await infer(images.slice(half)))];
+      }
+      const message = error instanceof OutOfMemoryError ? `out of memory even for a batch of 1 (${error.message})` : (error as Error).message;
+      return images.map((entry) => ({ image: entry.image, error: message }));
+    }
+  };
+
+  const handleBatch = async (prepared: { image: PendingImage; tensor: Float32Array }[]) => {
+    const results = await infer(prepared);
+    const rows: { imageId: number; row: Row }[] = [];
+    const failures: { imageId: number; file: string; error: string }[] = [];
+    for (const result of results) {
+      const read = result.outputs ? job.read(result.outputs) : { error: result.error! };
+      if (read && typeof read === 'object' && 'error' in read && typeof read.error === 'string') failures.push({ imageId: result.image.id, file: result.image.file, error: read.error });
+      else rows.push({ imageId: result.image.id, row: read as Row });
+    }
+    job.write(rows, failures);
+    summary.processed += rows.length;
+    recordFailures(failures);
+    progress(summary.processed + summary.failed);
+  };
+
+  let inFlight: Promise<void> | null = null;
+  try {
+    for (const chunk of pending.chunks()) {
+      for (let start = 0; start < chunk.length; ) {
+        if (options.signal?.aborted) {
+          summary.interrupted = true;
+          break;
+        }
+        const slice = chunk.slice(start, start + batchSize);
+        start += slice.length;
+        // Preprocess this batch while the previous one is in the worker.
+        const prepared: { image: PendingImage; tensor: Float32Array }[] = [];
+        const decodeFailures: { imageId: number; file: string; error: string }[] = [];
+        await mapConcurrent(slice, decodeLanes, async (image) => {
+          try {
+            prepared.push({ image, tensor: await preprocessImage(image.file, job.card) });
+          } catch (error) {
+            decodeFailures.push({ imageId: image.id, file: image.file, error: `cannot decode image: ${(error as Error).message.split('\n')[0]}` });
+          }
+        });
+        if (decodeFailures.length) {
+          job.write([], decodeFailures);
+          recordFailures(decodeFailures);
+        }
+        if (inFlight) await inFlight;
+        inFlight = prepared.length ? handleBatch(prepared) : null;
+      }
+      if (summary.interrupted) break;
+    }
+    if (inFlight) await inFlight;
+  } finally {
+    await pool.close();
+  }
+  summary.seconds = (performance.now() - started) / 1000;
+  return summary;
+}
+
+/** Images with status ok that this run has neither a result nor a recorded failure for, in id order. */
+function pendingImages(db: LibraryDb, runId: number) {
+  const where = `images.status = 'ok'
+    AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.run_id = @runId AND s.image_id = images.id)
+    AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.run_id = @runId AND e.image_id = images.id)
+    AND NOT EXISTS (SELECT 1 FROM run_failures f WHERE f.run_id = @runId AND f.image_id = images.id)`;
+  const page = db.prepare<{ runId: number; after: number; limit: number }, { id: number; root: string; rel_path: string }>(
+    `SELECT images.id, roots.path AS root, images.rel_path FROM images JOIN roots ON roots.id = images.root_id
+     WHERE ${where} AND images.id > @after ORDER BY images.id LIMIT @limit`,
+  );
+  return {
+    count: () => db.prepare<{ runId: number }, number>(`SELECT count(*) FROM images WHERE ${where}`).pluck().get({ runId }) ?? 0,
+    *chunks(): Generator<PendingImage[]> {
+      let after = 0;
+      for (;;) {
+        const rows = page.all({ runId, after, limit: CHUNK });
+        if (rows.length === 0) return;
+        after = rows[rows.length - 1]!.id;
+        yield rows.map((r) => ({ id: r.id, file: path.join(r.root, ...r.rel_path.split('/')) }));
+      }
+    },
+  };
+}
+
+/** Takes image `index` of a batch out of every output, as float32 (other numeric types are converted). */
+function sliceOutputs(outputs: Feeds, index: number, batch: number): Record<string, ImageOutput> {
+  const sliced: Record<string, ImageOutput> = {};
+  for (const [name, tensor] of Object.entries(outputs)) {
+    const per = tensor.data.length / batch;
+    const part = tensor.data.subarray(index * per, (index + 1) * per);
+    const data = part instanceof Float32Array ? part : Float32Array.from(part as ArrayLike<number>, Number);
+    sliced[name] = { data, dims: tensor.dims.slice(1) };
+  }
+  return sliced;
+}

@@ -1,0 +1,106 @@
+import { createHash } from 'node:crypto';
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { LibraryDb } from '../library/openLibrary.js';
+import { inspectModel, type ModelInfo } from './onnx/inspectModel.js';
+import { resolveCard, type ModelCard } from './modelCard.js';
+import type { PresetName } from './presets.js';
+
+export interface StoredModel {
+  id: number;
+  name: string;
+  path: string;
+  sha256: string;
+  card: ModelCard;
+  addedAt: string;
+}
+
+export interface AddModelOptions {
+  name?: string;
+  preset?: PresetName;
+  /** Path of a card JSON file. Without one, `<model>.card.json` beside the model is used when present. */
+  cardFile?: string;
+}
+
+/**
+ * Registers a model in the library: the card is resolved (preset, card file, what the graph says) and checked
+ * against the model before anything is stored, so a wrong input name or layout fails here, not mid-run.
+ */
+export async function addModel(db: LibraryDb, modelFile: string, options: AddModelOptions = {}): Promise<{ model: StoredModel; info: ModelInfo }> {
+  const absolute = path.resolve(modelFile);
+  const bytes = await readModelFile(absolute);
+  const info = await inspectModel(bytes);
+  const cardFile = options.cardFile ?? siblingCard(absolute);
+  let cardJson: unknown;
+  if (cardFile) {
+    try {
+      cardJson = JSON.parse(await fs.readFile(cardFile, 'utf8'));
+    } catch (error) {
+      throw new Error(`Cannot read card ${cardFile}: ${(error as Error).message}`);
+    }
+  }
+  const name = options.name ?? (cardJson as { name?: string } | undefined)?.name ?? path.basename(absolute, path.extname(absolute));
+  const card = resolveCard({ model: info, modelName: name, preset: options.preset, card: cardJson, cardSource: cardFile });
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const existing = db.prepare<[string], { id: number }>('SELECT id FROM models WHERE name = ?').get(name);
+  const now = new Date().toISOString();
+  if (existing) {
+    db.prepare('UPDATE models SET path = ?, sha256 = ?, card = ? WHERE id = ?').run(absolute, sha256, JSON.stringify(card), existing.id);
+  } else {
+    db.prepare('INSERT INTO models (name, path, sha256, card, added_at) VALUES (?, ?, ?, ?, ?)').run(name, absolute, sha256, JSON.stringify(card), now);
+  }
+  return { model: getModel(db, name), info };
+}
+
+export function listModels(db: LibraryDb): StoredModel[] {
+  return (db.prepare('SELECT id, name, path, sha256, card, added_at FROM models ORDER BY name').all() as Row[]).map(toModel);
+}
+
+export function getModel(db: LibraryDb, name: string): StoredModel {
+  const row = db.prepare<[string], Row>('SELECT id, name, path, sha256, card, added_at FROM models WHERE name = ?').get(name);
+  if (!row) {
+    const names = listModels(db).map((m) => m.name);
+    throw new Error(
+      `No model named ${JSON.stringify(name)} in this library${names.length ? ` (models: ${names.join(', ')})` : ''}. ` +
+        'Add it with `miru models add <model.onnx> --db D [--name N]`.',
+    );
+  }
+  return toModel(row);
+}
+
+/** Reads a stored model's file and refuses it if it changed since `models add` checked its card. */
+export async function readVerifiedModel(model: StoredModel): Promise<Uint8Array> {
+  const bytes = await readModelFile(model.path);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (sha256 !== model.sha256) {
+    throw new Error(`The model file ${model.path} changed since it was added as "${model.name}". Run \`miru models add ${model.path} --name ${model.name}\` again to re-check its card.`);
+  }
+  return bytes;
+}
+
+async function readModelFile(file: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await fs.readFile(file));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new Error(`Cannot read model ${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+}
+
+function siblingCard(modelFile: string): string | undefined {
+  const candidate = path.join(path.dirname(modelFile), `${path.basename(modelFile, path.extname(modelFile))}.card.json`);
+  return existsSync(candidate) ? candidate : undefined;
+}
+
+interface Row {
+  id: number;
+  name: string;
+  path: string;
+  sha256: string;
+  card: string;
+  added_at: string;
+}
+
+function toModel(row: Row): StoredModel {
+  return { id: row.id, name: row.name, path: row.path, sha256: row.sha256, card: JSON.parse(row.card) as ModelCard, addedAt: row.added_at };
+}

@@ -1,0 +1,53 @@
+import type { LibraryDb } from '../library/openLibrary.js';
+
+export type RunKind = 'score' | 'embed';
+
+/** Finds the run for (model, kind, parameters) or creates it: one run per parameter set, resumed on rerun. */
+export function openRun(db: LibraryDb, modelId: number, kind: RunKind, params: Record<string, unknown>): number {
+  const key = JSON.stringify(params, Object.keys(params).sort());
+  const existing = db.prepare<[number, string, string], number>('SELECT id FROM runs WHERE model_id = ? AND kind = ? AND params = ?').pluck().get(modelId, kind, key);
+  const now = new Date().toISOString();
+  if (existing !== undefined) {
+    db.prepare(`UPDATE runs SET status = 'running', updated_at = ? WHERE id = ?`).run(now, existing);
+    return existing;
+  }
+  return Number(
+    db.prepare(`INSERT INTO runs (model_id, kind, params, status, created_at, updated_at) VALUES (?, ?, ?, 'running', ?, ?)`).run(modelId, kind, key, now, now)
+      .lastInsertRowid,
+  );
+}
+
+/** Forgets a run's results and failures (for --force). */
+export function clearRun(db: LibraryDb, runId: number): void {
+  db.transaction(() => {
+    for (const table of ['scores', 'embeddings', 'run_failures']) db.prepare(`DELETE FROM ${table} WHERE run_id = ?`).run(runId);
+  })();
+}
+
+/**
+ * Marks a run complete only when every usable image has a result or a recorded failure; an interrupted or
+ * crashed run stays 'partial' (or 'running'), never presented as complete.
+ */
+export function finishRun(db: LibraryDb, runId: number, provider: string): 'complete' | 'partial' {
+  const missing = db
+    .prepare<{ runId: number }, number>(
+      `SELECT count(*) FROM images WHERE status = 'ok'
+       AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.run_id = @runId AND s.image_id = images.id)
+       AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.run_id = @runId AND e.image_id = images.id)
+       AND NOT EXISTS (SELECT 1 FROM run_failures f WHERE f.run_id = @runId AND f.image_id = images.id)`,
+    )
+    .pluck()
+    .get({ runId });
+  const status = missing === 0 ? 'complete' : 'partial';
+  db.prepare('UPDATE runs SET status = ?, provider = ?, updated_at = ? WHERE id = ?').run(status, provider, new Date().toISOString(), runId);
+  return status;
+}
+
+/** The latest run of a kind for a model, preferring complete ones. */
+export function latestRun(db: LibraryDb, modelId: number, kind: RunKind): { id: number; status: string; params: string } | undefined {
+  return db
+    .prepare<[number, string], { id: number; status: string; params: string }>(
+      `SELECT id, status, params FROM runs WHERE model_id = ? AND kind = ? ORDER BY status = 'complete' DESC, updated_at DESC LIMIT 1`,
+    )
+    .get(modelId, kind);
+}

@@ -1,0 +1,74 @@
+import type { LibraryDb } from '../library/openLibrary.js';
+import { getModel, readVerifiedModel } from './modelRegistry.js';
+import { readScore, type ScoredOutput } from './readScores.js';
+import { runInferenceJob, type InferenceJobOptions } from './libraryInference.js';
+import { openRun, clearRun, finishRun } from './runs.js';
+
+export interface ScoreOptions extends InferenceJobOptions {
+  force?: boolean;
+}
+
+export interface ScoreSummary {
+  run: number;
+  scored: number;
+  skipped: number;
+  failed: number;
+  ep: string;
+  imagesPerSecond: number;
+  status: 'complete' | 'partial';
+  batchSize: number;
+  fallbackReasons: string[];
+  failures: { path: string; error: string }[];
+}
+
+/**
+ * Scores every usable image with a model (`miru score`): one run per model and score output, resumable (a
+ * rerun scores only what is missing unless `force`), NaN/infinite outputs and undecodable images recorded as
+ * per-image failures, never as scores.
+ */
+export async function scoreLibrary(db: LibraryDb, modelName: string, options: ScoreOptions = {}): Promise<ScoreSummary> {
+  const model = getModel(db, modelName);
+  const spec = model.card.outputs.score;
+  if (!spec) throw new Error(`The card of "${model.name}" has no outputs.score, so there is nothing to score. Add one with a card: \`miru models add ${model.path} --card card.json\`.`);
+  const bytes = await readVerifiedModel(model);
+  const params = { output: spec.name, kind: spec.kind, label: spec.label ?? null, activation: spec.activation ?? null, values: spec.values ?? null };
+  const runId = openRun(db, model.id, 'score', params);
+  if (options.force) clearRun(db, runId);
+  const alreadyDone = db.prepare<[number], number>('SELECT count(*) FROM scores WHERE run_id = ?').pluck().get(runId) ?? 0;
+  const priorFailures = db.prepare<[number], number>('SELECT count(*) FROM run_failures WHERE run_id = ?').pluck().get(runId) ?? 0;
+
+  const insertScore = db.prepare('INSERT OR REPLACE INTO scores (run_id, image_id, score, probs, top_labels) VALUES (?, ?, ?, ?, ?)');
+  const insertFailure = db.prepare('INSERT OR REPLACE INTO run_failures (run_id, image_id, error) VALUES (?, ?, ?)');
+  const summary = await runInferenceJob<ScoredOutput>(
+    db,
+    {
+      job: 'score',
+      runId,
+      card: model.card,
+      model: bytes,
+      outputs: [spec.name],
+      read: (outputs) => readScore(outputs[spec.name]!.data, model.card),
+      write: db.transaction((rows: { imageId: number; row: ScoredOutput }[], failures: { imageId: number; error: string }[]) => {
+        for (const { imageId, row } of rows) {
+          const probs = row.probs ? Buffer.from(row.probs.buffer, row.probs.byteOffset, row.probs.byteLength) : null;
+          insertScore.run(runId, imageId, row.score, probs, row.topLabels ? JSON.stringify(row.topLabels) : null);
+        }
+        for (const f of failures) insertFailure.run(runId, f.imageId, f.error);
+      }),
+    },
+    options,
+  );
+  const status = finishRun(db, runId, summary.provider);
+  return {
+    run: runId,
+    scored: summary.processed,
+    skipped: alreadyDone + priorFailures,
+    failed: summary.failed,
+    ep: summary.provider,
+    imagesPerSecond: summary.seconds > 0 ? Math.round(((summary.processed + summary.failed) / summary.seconds) * 10) / 10 : 0,
+    status,
+    batchSize: summary.batchSize,
+    fallbackReasons: summary.fallbackReasons,
+    failures: summary.failures,
+  };
+}
