@@ -8,5 +8,10 @@ if (!existsSync(main)) {
   console.error('miru: the CLI is not built yet. Run `npm install` (or `npm run build`) in the project root.');
   process.exit(1);
 }
+// `miru export ... | head` closes the pipe early: that is the reader being done, not an error.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 const { runCli } = await import(pathToFileURL(main).href);
 process.exitCode = await runCli(process.argv.slice(2));

@@ -119,7 +119,8 @@ export async function measureImage(buffer: Buffer, hash: string, absPath: string
   const thumbFile = thumbnailPath(options.cacheDir, hash);
   try {
     const gray = await vipsStep(() =>
-      sharp(color.data, rawInput).resize(SHARPNESS_GRID, SHARPNESS_GRID, { fit: 'fill' }).greyscale().raw().toBuffer({ resolveWithObject: true }),
+      // Transparent areas are flattened onto mid grey first, so sharpness sees the image's own edges, not a black halo.
+      sharp(color.data, rawInput).flatten({ background: '#808080' }).resize(SHARPNESS_GRID, SHARPNESS_GRID, { fit: 'fill' }).greyscale().raw().toBuffer({ resolveWithObject: true }),
     );
     stats = computeImageStats(
       { data: color.data, width: color.info.width, height: color.info.height, channels: color.info.channels },

@@ -226,19 +226,20 @@ function refusal(index: GraphIndex, tensor: string, output: string, splitPoints:
   );
 }
 
-/** The `limit` names most like `wanted`: longest shared prefix first, then shared substrings. */
+/**
+ * Up to `limit` names most like `wanted` (shared prefix plus shared suffix, as a typo or a neighbouring block
+ * keeps both), best first; names sharing less than half of the best match's length are left out.
+ */
 function similarNames(wanted: string, names: readonly string[], limit: number): string[] {
-  const lower = wanted.toLowerCase();
   const score = (name: string): number => {
-    const candidate = name.toLowerCase();
     let prefix = 0;
-    while (prefix < lower.length && prefix < candidate.length && lower[prefix] === candidate[prefix]) prefix++;
-    return prefix * 2 + (candidate.includes(lower) || lower.includes(candidate) ? lower.length : 0);
+    while (prefix < wanted.length && prefix < name.length && wanted[prefix] === name[prefix]) prefix++;
+    let suffix = 0;
+    const room = Math.min(wanted.length, name.length) - prefix;
+    while (suffix < room && wanted[wanted.length - 1 - suffix] === name[name.length - 1 - suffix]) suffix++;
+    return prefix + suffix;
   };
-  return names
-    .map((name, order) => ({ name, order, score: score(name) }))
-    .sort((a, b) => b.score - a.score || a.order - b.order)
-    .slice(0, limit)
-    .sort((a, b) => a.order - b.order)
-    .map((entry) => entry.name);
+  const ranked = names.map((name, order) => ({ name, order, score: score(name) })).sort((a, b) => b.score - a.score || a.order - b.order);
+  const best = ranked[0]?.score ?? 0;
+  return ranked.filter((entry) => entry.score * 2 >= best).slice(0, limit).map((entry) => entry.name);
 }

@@ -110,7 +110,7 @@ function sortTopologically(nodes: readonly NodeProto[], nodeInputs: readonly (re
   return order;
 }
 
-export function describeNode(node: NodeProto, index: number): string {
+function describeNode(node: NodeProto, index: number): string {
   return node.name !== '' ? `"${node.name}" (${node.opType})` : `#${index} (${node.opType})`;
 }
 

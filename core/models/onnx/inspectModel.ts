@@ -4,14 +4,17 @@
  */
 import type { GraphProto, ModelProto, TensorProto, ValueInfoProto } from 'onnx-buf';
 import { chooseOutput } from './editGraph.js';
-import { elementBits, elementTypeName } from './elementTypes.js';
+import { elementBits } from './elementTypes.js';
 import { indexGraph, qualifiedOpType } from './graphIndex.js';
 import { loadOnnxModel } from './onnxModel.js';
 import { probeTensorShapes } from './probeShapes.js';
 import { computeDominators } from './splitPoints.js';
-import { declaredValueInfos, elementTypeOf, shapeOf, type Dimension } from './tensorTypes.js';
+import { declaredValueInfos, describeType, shapeOf, type Dimension } from './tensorTypes.js';
 
-/** Symbolic dims appear as their names (e.g. "batch"), unknown ones as "?"; type like "float32". */
+/**
+ * Symbolic dims appear as their names (e.g. "batch"), unknown ones as "?", and an unknown rank as [];
+ * type like "float32" (non-tensor values: "sequence<int64>", "map<string, float32>", ...).
+ */
 export interface TensorInfo {
   name: string;
   shape: Dimension[];
@@ -41,17 +44,22 @@ export interface ModelInfo {
   /** Split points for the chosen output, from input side to output side. */
   layers: LayerInfo[];
   initializerBytes: number;
-  /** Set when layer shapes could not be measured (the probe run failed); those layers show shape [] and kind "other". */
+  /**
+   * Set when layer shapes could not be measured (the probe run failed): layers keep declared shapes where the
+   * graph has them, and show shape [] and kind "other" where it does not.
+   */
   shapeProblem?: string;
 }
 
 export interface InspectOptions {
   /** The output whose split points are listed (default: the first output). */
   output?: string;
+  /** How error messages name the file (default "the model file"). */
+  sourceName?: string;
 }
 
 export async function inspectModel(bytes: Uint8Array, options: InspectOptions = {}): Promise<ModelInfo> {
-  const model = loadOnnxModel(bytes);
+  const model = loadOnnxModel(bytes, options.sourceName);
   const graph = model.graph as GraphProto; // loadOnnxModel guarantees a graph
   const index = indexGraph(graph);
   const output = chooseOutput(graph, options.output);
@@ -61,8 +69,8 @@ export async function inspectModel(bytes: Uint8Array, options: InspectOptions = 
 
   const layers = layerNames.map((name): LayerInfo => {
     const shape = shapes.get(name) ?? [];
-    const producer = index.producer.get(name);
-    return { name, shape, kind: shapes.has(name) ? layerKind(shape) : 'other', op: producer === undefined ? '' : qualifiedOpType(graph.node[producer]) };
+    const producer = index.producer.get(name) as number; // split points are node outputs, never graph inputs
+    return { name, shape, kind: shapes.has(name) ? layerKind(shape) : 'other', op: qualifiedOpType(graph.node[producer]) };
   });
   return {
     irVersion: Number(model.irVersion),
@@ -87,16 +95,24 @@ export function layerKind(shape: readonly Dimension[]): LayerKind {
 }
 
 /**
- * Declared shapes where the graph gives them completely, measured ones otherwise. A measured leading dim is
- * reported by the batch dim's name when the first input's batch dim is symbolic (the probe feeds batch 1).
+ * Declared shapes where the graph gives them in terms of the inputs' own dims, measured ones otherwise (an
+ * exporter's invented dim names, such as torch's "Gatherembedding_dim_1", say less than the number). A measured
+ * leading dim is reported by the batch dim's name when the first input's batch dim is symbolic (the probe
+ * feeds batch 1). When the probe run fails, declared shapes are kept and the failure is reported.
  */
-async function layerShapes(model: ModelProto, realInputs: readonly ValueInfoProto[], names: readonly string[]): Promise<{ shapes: Map<string, Dimension[]>; problem?: string }> {
+async function layerShapes(
+  model: ModelProto,
+  realInputs: readonly ValueInfoProto[],
+  names: readonly string[],
+): Promise<{ shapes: Map<string, Dimension[]>; problem?: string }> {
   const declared = declaredValueInfos(model.graph as GraphProto);
+  const inputDims = realInputs.flatMap((input) => shapeOf(input) ?? []);
+  const inputDimNames = new Set(inputDims.filter((dim) => typeof dim === 'string' && dim !== '?'));
   const shapes = new Map<string, Dimension[]>();
   const toProbe: string[] = [];
   for (const name of names) {
     const shape = shapeOf(declared.get(name));
-    if (shape !== undefined && !shape.includes('?')) shapes.set(name, shape);
+    if (shape !== undefined && shape.every((dim) => typeof dim === 'number' || inputDimNames.has(dim))) shapes.set(name, shape);
     else toProbe.push(name);
   }
   if (toProbe.length === 0) return { shapes };
@@ -104,6 +120,10 @@ async function layerShapes(model: ModelProto, realInputs: readonly ValueInfoProt
   try {
     measured = await probeTensorShapes(model, realInputs, toProbe);
   } catch (error) {
+    for (const name of toProbe) {
+      const shape = shapeOf(declared.get(name));
+      if (shape !== undefined) shapes.set(name, shape);
+    }
     const reason = error instanceof Error ? error.message : String(error);
     return { shapes, problem: `could not measure layer shapes by running the model once on a zero input: ${reason}` };
   }
@@ -116,13 +136,7 @@ async function layerShapes(model: ModelProto, realInputs: readonly ValueInfoProt
 }
 
 function tensorInfo(info: ValueInfoProto): TensorInfo {
-  const elemType = elementTypeOf(info);
-  const typeCase = info.type?.value.case;
-  return {
-    name: info.name,
-    shape: shapeOf(info) ?? [],
-    type: elemType !== undefined ? elementTypeName(elemType) : typeCase !== undefined && typeCase !== 'tensorType' ? typeCase : 'unknown',
-  };
+  return { name: info.name, shape: shapeOf(info) ?? [], type: describeType(info.type) };
 }
 
 function operatorHistogram(graph: GraphProto): Record<string, number> {

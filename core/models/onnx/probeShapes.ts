@@ -3,9 +3,9 @@
  * on a zero input with those tensors added as outputs. Cheaper and more robust than reimplementing shape
  * inference for every operator: whatever ONNX Runtime can run, this can measure.
  */
+import { clone, create } from '@bufbuild/protobuf';
 import ort from 'onnxruntime-node';
-import type { ModelProto, ValueInfoProto } from 'onnx-buf';
-import { addGraphOutputs } from './editGraph.js';
+import { ModelProtoSchema, ValueInfoProtoSchema, type ModelProto, type ValueInfoProto } from 'onnx-buf';
 import { elementTypeName } from './elementTypes.js';
 import { saveOnnxModel } from './onnxModel.js';
 import { elementTypeOf, shapeOf, type Dimension } from './tensorTypes.js';
@@ -17,13 +17,24 @@ const PROBE_IMAGE_SIDE = 224;
  * Concrete shapes of `tensors` for a dummy feed where every symbolic batch (first) dimension is 1.
  * `inputs` are the graph inputs a caller must feed (initializers excluded).
  */
-export async function probeTensorShapes(model: ModelProto, inputs: readonly ValueInfoProto[], tensors: readonly string[]): Promise<Map<string, number[]>> {
+export async function probeTensorShapes(
+  model: ModelProto,
+  inputs: readonly ValueInfoProto[],
+  tensors: readonly string[],
+): Promise<Map<string, number[]>> {
   const shapes = new Map<string, number[]>();
   if (tensors.length === 0) return shapes;
-  const probeModel = addGraphOutputs(model, tensors);
+  const probeModel = clone(ModelProtoSchema, model);
+  const outputs = probeModel.graph?.output ?? [];
+  const present = new Set(outputs.map((output) => output.name));
+  // Name-only outputs: ONNX Runtime infers their types itself, so a wrong guess of ours cannot break the run
+  // (it rejects a declared float output that really is int64). addGraphOutputs must declare types; this need not.
+  for (const name of tensors) if (!present.has(name)) outputs.push(create(ValueInfoProtoSchema, { name }));
   const session = await ort.InferenceSession.create(saveOnnxModel(probeModel), {
-    // Optimisation would only spend time: the run happens once and every probed tensor is an output anyway.
-    graphOptimizationLevel: 'disabled',
+    // One run only: 'basic' (constant folding, dead node removal) makes session creation faster on shape-heavy
+    // graphs, while higher levels' fusions and layout changes cost more than a single run saves. Probed
+    // tensors are graph outputs, so no optimisation can remove them.
+    graphOptimizationLevel: 'basic',
     logSeverityLevel: 3,
   });
   try {

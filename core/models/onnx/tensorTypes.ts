@@ -15,8 +15,10 @@ import {
   type GraphProto,
   type NodeProto,
   type TensorShapeProto,
+  type TypeProto,
   type ValueInfoProto,
 } from 'onnx-buf';
+import { elementTypeName } from './elementTypes.js';
 import type { GraphIndex } from './graphIndex.js';
 
 /** A dimension: a fixed size, a symbolic name ("batch"), or "?" when unknown. */
@@ -36,7 +38,7 @@ export function shapeOf(info: ValueInfoProto | undefined): Dimension[] | undefin
   return shape === undefined ? undefined : dimensionsOf(shape);
 }
 
-export function dimensionsOf(shape: TensorShapeProto): Dimension[] {
+function dimensionsOf(shape: TensorShapeProto): Dimension[] {
   return shape.dim.map((dim) => {
     if (dim.value.case === 'dimValue') return Number(dim.value.value);
     if (dim.value.case === 'dimParam' && dim.value.value !== '') return dim.value.value;
@@ -49,6 +51,25 @@ export function elementTypeOf(info: ValueInfoProto | undefined): number | undefi
   if (info?.type?.value.case !== 'tensorType') return undefined;
   const elemType = info.type.value.value.elemType;
   return elemType === DataType.UNDEFINED ? undefined : elemType;
+}
+
+/** A type as text: "float32" for tensors, "sequence<int64>", "map<string, float32>", "optional<...>", "sparse<float32>". */
+export function describeType(type: TypeProto | undefined): string {
+  const value = type?.value;
+  switch (value?.case) {
+    case 'tensorType':
+      return elementTypeName(value.value.elemType);
+    case 'sparseTensorType':
+      return `sparse<${elementTypeName(value.value.elemType)}>`;
+    case 'sequenceType':
+      return `sequence<${describeType(value.value.elemType)}>`;
+    case 'optionalType':
+      return `optional<${describeType(value.value.elemType)}>`;
+    case 'mapType':
+      return `map<${elementTypeName(value.value.keyType)}, ${describeType(value.value.valueType)}>`;
+    default:
+      return 'unknown';
+  }
 }
 
 /** A tensor value info with the given element type and, when known, shape ("?" dims left unset). */
@@ -114,6 +135,12 @@ function outputElementTypes(node: NodeProto, inputType: (position: number) => nu
   if (BOOL_OPS.has(op)) return [DataType.BOOL];
   if (INT64_OPS.has(op)) return [DataType.INT64];
   switch (op) {
+    case 'If':
+      return subgraphOutputTypes(attribute('then_branch')?.g ?? attribute('else_branch')?.g, 0);
+    case 'Loop':
+      return subgraphOutputTypes(attribute('body')?.g, 1); // body outputs: condition, then the loop's outputs
+    case 'Scan':
+      return subgraphOutputTypes(attribute('body')?.g, 0);
     case 'Cast':
       return [Number(attribute('to')?.i ?? DataType.FLOAT)];
     case 'CastLike':
@@ -155,6 +182,11 @@ function outputElementTypes(node: NodeProto, inputType: (position: number) => nu
     default:
       return [firstKnown()];
   }
+}
+
+/** Element types a control-flow node's outputs take from its body's declared outputs, from `skip` on. */
+function subgraphOutputTypes(body: GraphProto | undefined, skip: number): (number | undefined)[] {
+  return body === undefined ? [] : body.output.slice(skip).map(elementTypeOf);
 }
 
 function constantType(node: NodeProto): number | undefined {

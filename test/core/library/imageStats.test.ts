@@ -452,6 +452,25 @@ test('matches a naive reference implementation on random images (RGB, RGBA, 2-ch
   }
 });
 
+test('results do not depend on buffer alignment or pixel-count remainders', () => {
+  const rand = rng(11);
+  for (const ch of [3, 4]) {
+    for (const [w, h] of [[1, 1], [5, 3], [33, 7], [64, 64]]) {
+      const base = makeImage(w, h, ch, () => [0, 0, 0, 0].slice(0, ch).map(() => Math.floor(rand() * 256)));
+      const want = computeImageStats(base, FLAT_GRAY);
+      for (let off = 1; off < 4; off++) {
+        const backing = new Uint8Array(base.data.length + off);
+        backing.set(base.data, off);
+        const shifted = { ...base, data: backing.subarray(off) };
+        assert.deepEqual(computeImageStats(shifted, FLAT_GRAY), want, `ch ${ch} ${w}x${h} offset ${off}`);
+      }
+      // A Node Buffer view onto the same bytes (sharp hands back Buffers).
+      const buf = Buffer.from(base.data);
+      assert.deepEqual(computeImageStats({ ...base, data: buf }, FLAT_GRAY), want);
+    }
+  }
+});
+
 test('images larger than one internal chunk (> 4 Mpx) give the same exact results', () => {
   // 2048 x 2049 = 4,196,352 px > 2^22: the saturation buckets are flushed mid-image.
   const w = 2048;

@@ -18,7 +18,7 @@ export function fixtureNames(): string[] {
 
 export type Outputs = Record<string, { dims: number[]; data: Float32Array }>;
 
-/** Run a model (bytes or ModelProto) once and return its float32 outputs. */
+/** Run a model (bytes or ModelProto) once and return its outputs as float32 (integer outputs converted). */
 export async function runModel(model: Uint8Array | ModelProto, feeds: Record<string, ort.Tensor>): Promise<Outputs> {
   const bytes = model instanceof Uint8Array ? model : saveOnnxModel(model);
   const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 3 });
@@ -26,7 +26,9 @@ export async function runModel(model: Uint8Array | ModelProto, feeds: Record<str
     const results = await session.run(feeds);
     const outputs: Outputs = {};
     for (const [name, tensor] of Object.entries(results)) {
-      outputs[name] = { dims: [...tensor.dims], data: Float32Array.from(tensor.data as Float32Array) };
+      const values = tensor.data as Float32Array | BigInt64Array;
+      const data = values instanceof BigInt64Array ? Float32Array.from(values, Number) : Float32Array.from(values);
+      outputs[name] = { dims: [...tensor.dims], data };
     }
     return outputs;
   } finally {

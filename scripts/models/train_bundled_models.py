@@ -1,0 +1,632 @@
+#!/usr/bin/python3
+"""Train, export and document Miru's two bundled demo models (issue 3, "Bundled models").
+
+    cd <repo> && npx tsc -p tsconfig.json          # bin/miru.js needs dist/
+    /usr/bin/python3 scripts/models/train_bundled_models.py
+
+Writes assets/models/{miru-convnext-s,miru-vit-s}.{onnx,card.json,reference.json} and assets/models/README.md,
+and prints the held-out metrics. Uses Debian's python3-torch (1.13, CPU), python3-onnx, python3-numpy and
+python3-pil; nothing else. Deterministic: fixed seeds, 2 threads, and a synthetic dataset that `miru synth`
+makes byte-identical for the same options. (Float results can differ in the last bits between BLAS builds;
+see README.md.)
+
+Steps: (1) `node bin/miru.js synth` into .bench/models-train/ (cached; not committed), images resized exactly
+as the cards say (PIL bilinear stretch to 128x128, RGB), 15% held out by image; (2) train a ConvNeXt-style CNN
+and a ViT-style transformer to predict the ground truth as 5 ordinal classes (cross-entropy + squared-EMD) and
+as a scalar (MSE on trueScore); (3) export ONNX (opset 17, dynamic batch) with outputs logits/score/embedding,
+check it with onnx.checker, and compare onnxruntime-node's outputs with torch's (check_onnx.mjs, 1e-4);
+(4) write the model cards and README.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from architectures import ConvNeXt, ViT, parameter_count  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+OUT_DIR = REPO / 'assets' / 'models'
+CACHE_DIR = REPO / '.bench' / 'models-train'
+
+# Data: one synthetic dataset, split by image.
+SYNTH = {'images': 6000, 'raters': 3, 'seed': 20240603, 'size': 256, 'classes': 5}
+HOLDOUT_FRACTION = 0.15
+SPLIT_SEED = 7
+INPUT_SIZE = 128
+CLASS_VALUES = [1, 2, 3, 4, 5]
+
+# Preprocessing, as every card states it: PIL bilinear stretch to 128x128 of the RGB image, p/255, mean/std 0.5.
+INPUT_CARD = {
+    'name': 'image', 'layout': 'NCHW', 'size': [INPUT_SIZE, INPUT_SIZE], 'channels': 'RGB', 'resize': 'stretch',
+    'pad': [255, 255, 255], 'interpolation': 'bilinear', 'scale': 255, 'mean': [0.5, 0.5, 0.5],
+    'std': [0.5, 0.5, 0.5],
+}
+
+MODELS = {
+    'miru-convnext-s': {
+        'family': 'convnext',
+        # Three stages so the last map is 8x8 at 128 px, the same grid as the ViT's tokens: a 4x4 map (a fourth
+        # stage) would make saliency overlays too coarse to read.
+        'arch': {'depths': [2, 2, 4], 'dims': [32, 64, 128], 'layer_scale': 0.1},
+        'epochs': 12, 'lr': 3e-3, 'weight_decay': 0.05, 'batch': 64, 'warmup_epochs': 1,
+    },
+    'miru-vit-s': {
+        'family': 'vit',
+        'arch': {'patch': 16, 'dim': 128, 'depth': 4, 'heads': 4, 'mlp_ratio': 2.0},
+        'epochs': 12, 'lr': 1e-3, 'weight_decay': 0.05, 'batch': 64, 'warmup_epochs': 1,
+    },
+}
+
+LOSS_WEIGHTS = {'ce': 1.0, 'emd': 1.0, 'scalar': 1.0}
+TORCH_SEED = 1234
+TOLERANCE = 1e-4
+MAX_BYTES = 10 * 1024 * 1024
+
+
+def log(*args: object) -> None:
+    print(*args, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------- data
+
+def synth_dir() -> Path:
+    s = SYNTH
+    return CACHE_DIR / f"synth-seed{s['seed']}-n{s['images']}-px{s['size']}-c{s['classes']}"
+
+
+def ensure_synth() -> tuple[Path, dict]:
+    out = synth_dir()
+    truth_file = out / 'truth.json'
+    if truth_file.exists():
+        truth = json.loads(truth_file.read_text())
+        want = {k: SYNTH[k] for k in ('images', 'raters', 'seed', 'size', 'classes')}
+        if {k: truth['options'].get(k) for k in want} == want:
+            log(f'synth: reusing {out.relative_to(REPO)}')
+            return out, truth
+    cli = REPO / 'bin' / 'miru.js'
+    cmd = ['node', str(cli), 'synth', str(out), '--images', str(SYNTH['images']), '--raters', str(SYNTH['raters']),
+           '--seed', str(SYNTH['seed']), '--size', str(SYNTH['size']), '--classes', str(SYNTH['classes']), '--json']
+    log('synth:', ' '.join(cmd[1:]))
+    t0 = time.time()
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f'miru synth failed (exit {result.returncode}); build the CLI first with '
+                 f'`npx tsc -p tsconfig.json`.\n{result.stderr}')
+    log(f'synth: {SYNTH["images"]} images in {time.time() - t0:.0f}s')
+    return out, json.loads(truth_file.read_text())
+
+
+def load_rgb(path: Path) -> Image.Image:
+    """Decoded as Miru's runtime does: EXIF orientation applied, alpha composited onto the card's pad colour."""
+    from PIL import ImageOps
+    image = ImageOps.exif_transpose(Image.open(path))
+    if image.mode in ('RGBA', 'LA', 'PA') or (image.mode == 'P' and 'transparency' in image.info):
+        rgba = image.convert('RGBA')
+        background = Image.new('RGBA', rgba.size, tuple(INPUT_CARD['pad']) + (255,))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert('RGB')
+
+
+def preprocess_u8(path: Path) -> np.ndarray:
+    """H,W,3 uint8 after the card's resize (bilinear stretch); normalisation happens in to_input()."""
+    image = load_rgb(path).resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def to_input(u8: np.ndarray) -> torch.Tensor:
+    """N,H,W,3 uint8 -> N,3,H,W float32 as (p/scale - mean)/std, in float32 like onnxruntime's callers."""
+    x = u8.astype(np.float32) / np.float32(255.0)
+    x = (x - np.float32(0.5)) / np.float32(0.5)
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def load_dataset() -> dict:
+    folder, truth = ensure_synth()
+    cache = CACHE_DIR / f'{folder.name}-input{INPUT_SIZE}-stretch-bilinear.npz'
+    records = truth['images']
+    if cache.exists():
+        arrays = dict(np.load(cache))
+        log(f'data: reusing {cache.relative_to(REPO)}')
+    else:
+        t0 = time.time()
+        pixels = np.stack([preprocess_u8(folder / 'images' / r['file']) for r in records])
+        arrays = {'pixels': pixels}
+        np.savez(cache, **arrays)
+        log(f'data: decoded and resized {len(records)} images in {time.time() - t0:.0f}s')
+    arrays['score'] = np.array([r['trueScore'] for r in records], dtype=np.float32)
+    arrays['cls'] = np.array([r['trueClass'] - 1 for r in records], dtype=np.int64)
+    arrays['files'] = np.array([r['file'] for r in records])
+    order = np.random.RandomState(SPLIT_SEED).permutation(len(records))
+    n_hold = int(round(HOLDOUT_FRACTION * len(records)))
+    arrays['holdout_idx'] = np.sort(order[:n_hold])
+    arrays['train_idx'] = np.sort(order[n_hold:])
+    return arrays
+
+
+# ------------------------------------------------------------------------------------------------------- metrics
+
+def ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank), as scipy.stats.rankdata."""
+    order = np.argsort(x, kind='mergesort')
+    r = np.empty(len(x), dtype=np.float64)
+    r[order] = np.arange(len(x), dtype=np.float64)
+    sorted_x = x[order]
+    start = 0
+    for i in range(1, len(x) + 1):
+        if i == len(x) or sorted_x[i] != sorted_x[start]:
+            r[order[start:i]] = (start + i - 1) / 2.0
+            start = i
+    return r
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a = a.astype(np.float64) - a.mean()
+    b = b.astype(np.float64) - b.mean()
+    return float((a * b).sum() / math.sqrt((a * a).sum() * (b * b).sum()))
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    return pearson(ranks(a), ranks(b))
+
+
+def metrics(logits: np.ndarray, scalar: np.ndarray, true_score: np.ndarray, true_cls: np.ndarray) -> dict:
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    expected = p @ np.array(CLASS_VALUES, dtype=np.float64)
+    true_class_value = true_cls + 1
+    return {
+        'ordinal': {  # expected score sum(values_i * softmax_i), on the 1..5 scale
+            'spearman': spearman(expected, true_score), 'pearson': pearson(expected, true_score),
+            'accuracy': float((p.argmax(axis=1) == true_cls).mean()),
+            'mae_classes': float(np.abs(expected - true_class_value).mean()),
+        },
+        'scalar': {  # the "score" output, in trueScore units (0..1)
+            'spearman': spearman(scalar, true_score), 'pearson': pearson(scalar, true_score),
+            'mae': float(np.abs(scalar - true_score).mean()),
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------------------------ training
+
+def build(spec: dict) -> torch.nn.Module:
+    a = spec['arch']
+    if spec['family'] == 'convnext':
+        return ConvNeXt(a['depths'], a['dims'], len(CLASS_VALUES), scalar_head=True, layer_scale=a['layer_scale'])
+    return ViT(INPUT_SIZE, a['patch'], a['dim'], a['depth'], a['heads'], a['mlp_ratio'], len(CLASS_VALUES),
+               scalar_head=True)
+
+
+def emd2(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared earth mover's distance between predicted and one-hot class distributions (ordinal-aware)."""
+    cdf = torch.cumsum(torch.softmax(logits, dim=1), dim=1)
+    true_cdf = torch.cumsum(F.one_hot(target, logits.shape[1]).to(logits.dtype), dim=1)
+    return ((cdf - true_cdf) ** 2).sum(dim=1).mean()
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, pixels: np.ndarray, batch: int = 256) -> tuple[np.ndarray, ...]:
+    model.eval()
+    outs = [model(to_input(pixels[i:i + batch])) for i in range(0, len(pixels), batch)]
+    return tuple(torch.cat([o[k] for o in outs]).numpy() for k in range(3))
+
+
+def train(name: str, spec: dict, data: dict) -> tuple[torch.nn.Module, dict]:
+    torch.manual_seed(TORCH_SEED)
+    model = build(spec)
+    train_idx, hold_idx = data['train_idx'], data['holdout_idx']
+    pixels, true_score, true_cls = data['pixels'], data['score'], data['cls']
+    score_mean = float(true_score[train_idx].mean())
+    score_std = float(true_score[train_idx].std())
+    with torch.no_grad():  # start the scalar head at the mean so early steps learn ranking, not the offset
+        model.score_head.bias.fill_(score_mean)
+
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and 'pos_embed' not in n and 'cls_token' not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and 'pos_embed' not in n
+                                                                and 'cls_token' not in n)]
+    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': spec['weight_decay']},
+                             {'params': no_decay, 'weight_decay': 0.0}], lr=spec['lr'])
+    batch = spec['batch']
+    steps_per_epoch = len(train_idx) // batch  # drop the ragged last batch: every step sees a full batch
+    total = steps_per_epoch * spec['epochs']
+    warmup = steps_per_epoch * spec['warmup_epochs']
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return spec['lr'] * (step + 1) / warmup
+        return spec['lr'] * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    gen = torch.Generator().manual_seed(TORCH_SEED + 1)
+    log(f'{name}: {parameter_count(model):,} parameters, {spec["epochs"]} epochs x {steps_per_epoch} steps '
+        f'of {batch}')
+    t0 = time.time()
+    step = 0
+    history = []
+    for epoch in range(spec['epochs']):
+        model.train()
+        perm = torch.from_numpy(train_idx)[torch.randperm(len(train_idx), generator=gen)]
+        running = {'loss': 0.0, 'ce': 0.0, 'emd': 0.0, 'scalar': 0.0}
+        for s in range(steps_per_epoch):
+            idx = perm[s * batch:(s + 1) * batch].numpy()
+            x = to_input(pixels[idx])
+            # Horizontal flips only: subjectX has weight 0, so a mirror image has the same truth. Colour, blur
+            # and noise are the signal and are left alone; vertical flips would put the ground in the sky.
+            flip = torch.rand(len(idx), generator=gen) < 0.5
+            x[flip] = x[flip].flip(-1)
+            y_cls = torch.from_numpy(true_cls[idx])
+            y_score = torch.from_numpy(true_score[idx])
+            for g in opt.param_groups:
+                g['lr'] = lr_at(step)
+            logits, score, _ = model(x)
+            ce = F.cross_entropy(logits, y_cls)
+            emd = emd2(logits, y_cls)
+            scalar = F.mse_loss(score[:, 0], y_score) / (score_std ** 2)
+            loss = LOSS_WEIGHTS['ce'] * ce + LOSS_WEIGHTS['emd'] * emd + LOSS_WEIGHTS['scalar'] * scalar
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            for k, v in (('loss', loss), ('ce', ce), ('emd', emd), ('scalar', scalar)):
+                running[k] += float(v) / steps_per_epoch
+        logits_h, score_h, _ = predict(model, pixels[hold_idx])
+        m = metrics(logits_h, score_h[:, 0], true_score[hold_idx], true_cls[hold_idx])
+        history.append({'epoch': epoch + 1, **{k: round(v, 4) for k, v in running.items()},
+                        'holdout_spearman_ordinal': round(m['ordinal']['spearman'], 4),
+                        'holdout_spearman_scalar': round(m['scalar']['spearman'], 4)})
+        log(f'{name}: epoch {epoch + 1:2d}/{spec["epochs"]} loss {running["loss"]:.3f} (ce {running["ce"]:.3f} '
+            f'emd {running["emd"]:.3f} mse/var {running["scalar"]:.3f})  held-out spearman ordinal '
+            f'{m["ordinal"]["spearman"]:.3f} scalar {m["scalar"]["spearman"]:.3f}  [{time.time() - t0:.0f}s]')
+    train_seconds = time.time() - t0
+    model.eval()
+    return model, {'train_seconds': train_seconds, 'history': history, 'steps': total}
+
+
+# -------------------------------------------------------------------------------------------------------- export
+
+class Exportable(torch.nn.Module):
+    """Forward for export: the saliency tensor is also returned so its ONNX name can be found and renamed, then
+    it is dropped from the graph outputs again."""
+
+    def __init__(self, model: torch.nn.Module, family: str) -> None:
+        super().__init__()
+        self.model = model
+        self.family = family
+
+    def forward(self, image: torch.Tensor):
+        m = self.model
+        if self.family == 'convnext':
+            feature_map = m.features(image)
+            embedding = m.norm(feature_map.mean(dim=(2, 3)))
+            return m.head(embedding), m.score_head(embedding), embedding, feature_map
+        tokens = m.tokens(image)
+        embedding = m.norm(m.blocks[-1](tokens))[:, 0]
+        return m.head(embedding), m.score_head(embedding), embedding, tokens
+
+
+def rename_tensor(graph: onnx.GraphProto, old: str, new: str) -> None:
+    for node in graph.node:
+        node.input[:] = [new if t == old else t for t in node.input]
+        node.output[:] = [new if t == old else t for t in node.output]
+    for value in list(graph.output) + list(graph.value_info):
+        if value.name == old:
+            value.name = new
+
+
+def is_dominator(graph: onnx.GraphProto, tensor: str, source: str, sink: str) -> bool:
+    """True when every path from `source` to `sink` passes through `tensor` (a valid split point): remove the
+    tensor and check that `sink` can no longer be reached."""
+    reachable = {source}
+    changed = True
+    while changed:
+        changed = False
+        for node in graph.node:
+            if any(t in reachable for t in node.input):
+                for t in node.output:
+                    if t != tensor and t not in reachable:
+                        reachable.add(t)
+                        changed = True
+    return sink not in reachable
+
+
+def export(name: str, spec: dict, model: torch.nn.Module, path: Path) -> dict:
+    saliency_name = 'feature_map' if spec['family'] == 'convnext' else 'tokens'
+    wrapper = Exportable(model, spec['family']).eval()
+    dummy = torch.zeros(2, 3, INPUT_SIZE, INPUT_SIZE)
+    outputs = ['logits', 'score', 'embedding', saliency_name]
+    t0 = time.time()
+    torch.onnx.export(wrapper, (dummy,), str(path), opset_version=17, input_names=['image'], output_names=outputs,
+                      dynamic_axes={k: {0: 'batch'} for k in ['image'] + outputs}, do_constant_folding=True)
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    # The exporter names the extra output itself; make sure the name is ours and it is a real internal tensor.
+    produced = {t for node in graph.node for t in node.output}
+    if saliency_name not in produced:
+        sys.exit(f'{name}: export did not produce a tensor named {saliency_name}')
+    del graph.output[3]
+    proto.doc_string = (f'{name}: Miru bundled demo model trained on `miru synth` data '
+                        f'(scripts/models/train_bundled_models.py). Outputs: logits [batch,5] ordinal classes 1..5, '
+                        f'score [batch,1] scalar trueScore estimate, embedding [batch,D].')
+    onnx.checker.check_model(proto, full_check=True)
+    if not is_dominator(graph, saliency_name, 'image', 'logits'):
+        sys.exit(f'{name}: {saliency_name} is not on every path from image to logits')
+    onnx.save(proto, str(path))
+    inferred = onnx.shape_inference.infer_shapes(proto)
+    shapes = {}
+    for v in list(inferred.graph.value_info) + list(inferred.graph.output):
+        shapes[v.name] = [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+    ops: dict[str, int] = {}
+    for node in graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        sys.exit(f'{name}: {path} is {size} bytes, over the 10 MB limit')
+    log(f'{name}: exported {path.relative_to(REPO)} ({size / 1e6:.2f} MB, {len(graph.node)} nodes) '
+        f'in {time.time() - t0:.1f}s; saliency layer {saliency_name} {shapes.get(saliency_name)}')
+    return {'bytes': size, 'saliency_layer': saliency_name, 'saliency_shape': shapes.get(saliency_name),
+            'embedding_shape': shapes.get('embedding'), 'ops': dict(sorted(ops.items())), 'nodes': len(graph.node)}
+
+
+def write_reference(name: str, model: torch.nn.Module, data: dict, path: Path) -> None:
+    """Three held-out images (uint8 after resize, so the file stays small) and torch's outputs for them."""
+    idx = data['holdout_idx'][:3]
+    u8 = data['pixels'][idx]
+    with torch.no_grad():
+        logits, score, embedding = model(to_input(u8))
+    ref = {
+        'model': f'{name}.onnx', 'tolerance': TOLERANCE,
+        'input': {'name': 'image', 'shape': [len(idx), 3, INPUT_SIZE, INPUT_SIZE],
+                  'pixelsNHWCUint8Base64': base64.b64encode(u8.tobytes()).decode('ascii'),
+                  'transform': '(p / 255 - 0.5) / 0.5 in float32, NHWC -> NCHW',
+                  'files': [str(f) for f in data['files'][idx]]},
+        'outputs': {'logits': logits.tolist(), 'score': score.tolist(), 'embedding': embedding.tolist()},
+    }
+    path.write_text(json.dumps(ref, separators=(',', ':')) + '\n')
+
+
+def node_check(model_path: Path, ref_path: Path) -> str:
+    script = Path(__file__).resolve().parent / 'check_onnx.mjs'
+    result = subprocess.run(['node', str(script), str(model_path), str(ref_path)], cwd=REPO, capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        sys.exit(f'onnxruntime-node check failed for {model_path.name}:\n{result.stdout}{result.stderr}')
+    return result.stdout.strip()
+
+
+def card(name: str, spec: dict, exported: dict) -> dict:
+    out = {
+        'name': name,
+        'input': INPUT_CARD,
+        'outputs': {
+            'score': {'name': 'logits', 'kind': 'ordinal', 'labels': [str(v) for v in CLASS_VALUES],
+                      'values': CLASS_VALUES, 'activation': 'softmax'},
+            'embedding': {'name': 'embedding'},
+        },
+        'saliency': {'layer': exported['saliency_layer']},
+    }
+    if spec['family'] == 'vit':
+        grid = INPUT_SIZE // spec['arch']['patch']
+        out['saliency']['tokens'] = {'prefix': 1, 'grid': [grid, grid]}
+    return out
+
+
+# -------------------------------------------------------------------------------------------------------- README
+
+def fmt(x: float, digits: int = 3) -> str:
+    return f'{x:.{digits}f}'
+
+
+def write_readme(results: dict, data: dict, env: dict) -> None:
+    lines = []
+    s = SYNTH
+    n_train, n_hold = len(data['train_idx']), len(data['holdout_idx'])
+    lines += [
+        '# Bundled models',
+        '',
+        'Two small demo models that stand for the seed research\'s two architecture families (issue 3). They are',
+        'trained on `miru synth` data to predict the synthetic ground truth, and are the demo\'s default models and',
+        'test fixtures. Everything here is generated by `scripts/models/train_bundled_models.py`; do not edit by',
+        'hand:',
+        '',
+        '```sh',
+        'npx tsc -p tsconfig.json                                   # the script calls bin/miru.js synth',
+        '/usr/bin/python3 scripts/models/train_bundled_models.py    # Debian python3-torch/-onnx/-numpy/-pil',
+        '```',
+        '',
+        '| file | what |',
+        '|---|---|',
+        '| `<name>.onnx` | the model: opset 17, input `image` [batch,3,128,128], outputs `logits` [batch,5], '
+        '`score` [batch,1], `embedding` [batch,D] |',
+        '| `<name>.card.json` | Miru model card: preprocessing, which output is the score, saliency layer |',
+        '| `<name>.reference.json` | 3 held-out images (uint8 after resize, base64) and torch\'s outputs for them; '
+        '`node scripts/models/check_onnx.mjs <name>.onnx <name>.reference.json` checks onnxruntime-node against '
+        'them (max abs diff <= 1e-4) |',
+        '',
+        '## Models',
+        '',
+        '| model | architecture | parameters | ONNX size | embedding | saliency layer |',
+        '|---|---|---|---|---|---|',
+    ]
+    for name, r in results.items():
+        lines.append(f'| `{name}` | {r["summary"]} | {r["params"]:,} | {r["export"]["bytes"] / 1e6:.2f} MB '
+                     f'({r["export"]["bytes"]:,} bytes) | {r["export"]["embedding_shape"]} | '
+                     f'`{r["export"]["saliency_layer"]}` {r["export"]["saliency_shape"]} |')
+    lines += [
+        '',
+        'Both predict the aesthetic two ways: `logits` are 5 ordinal classes (classes 1..5 of `miru synth`; the '
+        'card\'s score is the expected value sum(values_i * softmax_i)), and `score` is a scalar regression of '
+        '`trueScore` (0..1 units). `embedding` is the pooled feature the heads read (after the final LayerNorm).',
+        '',
+        '- **miru-convnext-s** (ConvNeXt-style): stem conv 4x4 stride 4 + LayerNorm; stages of blocks '
+        '(depthwise 7x7 conv -> LayerNorm (channels-last) -> Linear 4x -> GELU -> Linear -> layer scale -> '
+        'residual); LayerNorm + conv 2x2 stride 2 between stages; global average pool -> LayerNorm -> heads. '
+        'Three stages instead of ConvNeXt\'s four so the last map is 8x8 at 128 px (same grid as the ViT); a '
+        'fourth stage would leave a 4x4 map, too coarse for saliency overlays. Saliency layer `feature_map`: the '
+        'output of the last stage (the last block\'s residual Add), N,C,8,8, right before the pool.',
+        '- **miru-vit-s** (ViT-style): patch-embedding conv 16x16 stride 16 (8x8 = 64 patches) + CLS token + '
+        'learned positional embeddings; pre-norm blocks (LayerNorm -> multi-head self-attention written with '
+        'MatMul/Softmax -> residual; LayerNorm -> MLP with GELU -> residual); final LayerNorm; heads on the CLS '
+        'token. Saliency layer `tokens` [batch,65,C] (prefix 1 CLS token, then the 8x8 grid row-major) is the '
+        'token sequence *entering the last block*, not the one after it: the final LayerNorm is per token and '
+        'only the CLS token is read, so the last block\'s patch-token outputs cannot affect the logits and their '
+        'gradients are exactly zero. Inside the last block the CLS token attends to these tokens, so Grad-CAM '
+        'and friends get a real signal (the same choice pytorch-grad-cam makes for ViTs: `blocks[-1].norm1`).',
+        '',
+        'Both saliency tensors are checked by the script to be on every path from `image` to `logits` (valid split '
+        'points), and are named explicitly in the graph (renamed from the exporter\'s names).',
+        '',
+        '## Preprocessing (what the cards say)',
+        '',
+        'RGB; bilinear stretch to 128x128 (aspect ratio not kept; PIL `Image.resize(BILINEAR)` in training, sharp '
+        'in Miru, whose resampler differs slightly); NCHW; (p / 255 - 0.5) / 0.5. Alpha, if any, is composited '
+        'onto white (the card\'s pad colour) first.',
+        '',
+        '## Training data',
+        '',
+        f'`miru synth --images {s["images"]} --raters {s["raters"]} --seed {s["seed"]} --size {s["size"]} '
+        f'--classes {s["classes"]}` (images 0.5-1x of {s["size"]} px on the long side, varied aspect), cached in '
+        f'`.bench/models-train/` (not committed). Targets are the ground truth in truth.json, not the simulated '
+        f'ratings: `trueClass` (1..5, by rank, proportions 10/20/40/20/10%) and `trueScore`. Split by image with '
+        f'a fixed seed ({SPLIT_SEED}): {n_train} training images, {n_hold} held out ({HOLDOUT_FRACTION:.0%}). '
+        'Augmentation: horizontal flips only (`subjectX` has weight 0 in the truth, so a mirror image has the same '
+        'score); saturation, contrast, blur and noise are the signal and are not augmented.',
+        '',
+        'Loss: cross-entropy on the 5 classes + squared earth mover\'s distance between the predicted and true '
+        'class CDFs (ordinal-aware) + MSE of `score` against `trueScore` divided by its variance. AdamW, linear '
+        'warm-up then cosine decay, batch 64, torch seeds fixed, 2 threads.',
+        '',
+        '| model | epochs | steps | lr | weight decay | training time |',
+        '|---|---|---|---|---|---|',
+    ]
+    for name, r in results.items():
+        spec = MODELS[name]
+        lines.append(f'| `{name}` | {spec["epochs"]} | {r["train"]["steps"]} | {spec["lr"]} | '
+                     f'{spec["weight_decay"]} | {r["train"]["train_seconds"] / 60:.1f} min |')
+    lines += [
+        '',
+        f'Training ran on {env["cpu"]} with `torch.set_num_threads(2)`, torch {env["torch"]}, BLAS: {env["blas"]}. '
+        'The machine was shared, so times are indicative.',
+        '',
+        f'## Held-out results ({n_hold} images)',
+        '',
+        'Ordinal: the expected score sum(values_i * softmax_i) on the 1..5 scale (what Miru stores with this card); '
+        'accuracy is argmax vs `trueClass`; MAE in class units vs `trueClass`. Scalar: the `score` output; MAE in '
+        '`trueScore` units. Correlations are against `trueScore`.',
+        '',
+        '| model | ordinal Spearman | ordinal Pearson | accuracy | ordinal MAE (classes) | scalar Spearman | '
+        'scalar Pearson | scalar MAE |',
+        '|---|---|---|---|---|---|---|---|',
+    ]
+    for name, r in results.items():
+        o, c = r['metrics']['ordinal'], r['metrics']['scalar']
+        lines.append(f'| `{name}` | {fmt(o["spearman"])} | {fmt(o["pearson"])} | {fmt(o["accuracy"])} | '
+                     f'{fmt(o["mae_classes"])} | {fmt(c["spearman"])} | {fmt(c["pearson"])} | {fmt(c["mae"], 4)} |')
+    lines += [
+        '',
+        'For scale: `resolution` (weight 0.087 of the truth) is invisible after a stretch to 128 px, which caps any '
+        'model that sees only the resized image at a correlation of about 0.97.',
+        '',
+        '## ONNX checks',
+        '',
+        '`onnx.checker.check_model(full_check=True)`, the split-point check above, the 10 MB limit, and '
+        'onnxruntime-node (`scripts/models/check_onnx.mjs`) against torch on the reference images:',
+        '',
+    ]
+    for name, r in results.items():
+        lines.append(f'- `{name}`: {r["node_check"]}')
+    lines.append('')
+    (OUT_DIR / 'README.md').write_text('\n'.join(lines))
+
+
+def blas_name() -> str:
+    try:
+        target = os.path.realpath('/usr/lib/x86_64-linux-gnu/libblas.so.3')
+        return 'OpenBLAS (libopenblas0)' if 'openblas' in target else f'{Path(target).parent.name} ({target})'
+    except OSError:
+        return 'unknown'
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown CPU'
+
+
+# ---------------------------------------------------------------------------------------------------------- main
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--models', nargs='*', default=list(MODELS), choices=list(MODELS))
+    parser.add_argument('--epochs', type=int, help='override every model\'s epochs (for experiments)')
+    parser.add_argument('--no-write', action='store_true', help='train and report only; write no assets')
+    args = parser.parse_args()
+
+    torch.set_num_threads(2)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    t_all = time.time()
+    data = load_dataset()
+    env = {'torch': torch.__version__, 'blas': blas_name(), 'cpu': cpu_name()}
+    log(f'data: {len(data["train_idx"])} train, {len(data["holdout_idx"])} held out; torch {env["torch"]}, '
+        f'BLAS {env["blas"]}')
+
+    results = {}
+    for name in args.models:
+        spec = dict(MODELS[name])
+        if args.epochs:
+            spec['epochs'] = args.epochs
+        model, train_info = train(name, spec, data)
+        hold = data['holdout_idx']
+        logits, score, _ = predict(model, data['pixels'][hold])
+        m = metrics(logits, score[:, 0], data['score'][hold], data['cls'][hold])
+        a = spec['arch']
+        summary = (f'ConvNeXt, depths {a["depths"]}, dims {a["dims"]}' if spec['family'] == 'convnext' else
+                   f'ViT, patch {a["patch"]}, dim {a["dim"]}, depth {a["depth"]}, heads {a["heads"]}, '
+                   f'MLP {a["mlp_ratio"]:g}x')
+        results[name] = {'metrics': m, 'train': train_info, 'params': parameter_count(model), 'summary': summary}
+        if args.no_write:
+            continue
+        onnx_path = OUT_DIR / f'{name}.onnx'
+        ref_path = OUT_DIR / f'{name}.reference.json'
+        results[name]['export'] = export(name, spec, model, onnx_path)
+        write_reference(name, model, data, ref_path)
+        results[name]['node_check'] = node_check(onnx_path, ref_path)
+        log(f'{name}: {results[name]["node_check"]}')
+        (OUT_DIR / f'{name}.card.json').write_text(json.dumps(card(name, spec, results[name]['export']),
+                                                              indent=2) + '\n')
+
+    if not args.no_write and set(args.models) == set(MODELS):
+        write_readme(results, data, env)
+    log('')
+    log(f'held-out metrics ({len(data["holdout_idx"])} images; correlations vs trueScore):')
+    for name, r in results.items():
+        o, c = r['metrics']['ordinal'], r['metrics']['scalar']
+        log(f'  {name:16s} ordinal expected score: spearman {o["spearman"]:.4f} pearson {o["pearson"]:.4f} '
+            f'accuracy {o["accuracy"]:.4f} mae {o["mae_classes"]:.4f} (classes)')
+        log(f'  {"":16s} scalar score output:    spearman {c["spearman"]:.4f} pearson {c["pearson"]:.4f} '
+            f'mae {c["mae"]:.4f} (trueScore units)   [trained in {r["train"]["train_seconds"] / 60:.1f} min]')
+    log(f'total {time.time() - t_all:.0f}s')
+
+
+if __name__ == '__main__':
+    main()
