@@ -26,6 +26,7 @@ export const COMBINATIONS: Combination[] = [
   { label: 'rater=rater_000 (heaviest), sort -ratingMean', filters: ['rater=rater_000'], sort: '-ratingMean' },
   { label: 'rater=rater_150 (light), sort -ratingMean', filters: ['rater=rater_150'], sort: '-ratingMean' },
   { label: 'path~set_042, sort id', filters: ['path~set_042'], sort: 'id' },
+  { label: 'path~set_199 (last set), sort id', filters: ['path~set_199'], sort: 'id' },
   { label: 'status=error, sort id', filters: ['status=error'], sort: 'id' },
   { label: 'colorfulness>=60 + entropy<=7, sort -megapixels', filters: ['colorfulness>=60', 'entropy<=7'], sort: '-megapixels' },
 ];
@@ -59,36 +60,68 @@ export function prepareCombination(db: LibraryDb, combo: Combination, wantedDept
   // seeks past every non-NULL row so its deep page comes from the NULL segment.
   let depth = Math.min(wantedDepth, Math.floor((0.8 * matches) / PAGE) * PAGE);
   if (combo.label.includes('NULL segment')) depth = Math.min(matches - PAGE, nonNull + wantedDepth);
-  let after: string | null = null;
-  let position = 0;
-  while (position < depth) {
-    const page = queryImages(db, { filters, sort, limit: Math.min(1000, depth - position), after });
-    position += page.items.length;
-    after = page.next;
-    if (!after) break;
-  }
-  const deepCursor = depth > 0 && position === depth ? after : null;
 
-  // OFFSET equivalent of the deep page, in whichever segment (non-NULL sort values first, then NULLs by id) it falls.
+  // The OFFSET form of the same ordering: non-NULL sort values first, then NULLs by id (queryImages' two segments).
   const where = buildWhere(db, filters);
   const dir = sort.descending ? 'DESC' : 'ASC';
   const base = `SELECT ${SELECT_COLUMNS} FROM images JOIN roots ON roots.id = images.root_id WHERE ${where.sql}`;
-  const inNullSegment = depth >= nonNull;
-  const offsetSql = inNullSegment
-    ? `${base} AND images.${column} IS NULL ORDER BY images.id ${dir} LIMIT ? OFFSET ?`
-    : `${base}${column === 'id' ? '' : ` AND images.${column} IS NOT NULL`} ORDER BY images.${column} ${dir}, images.id ${dir} LIMIT ? OFFSET ?`;
-  const offsetParams = [...where.params, PAGE, inNullSegment ? depth - nonNull : depth];
-  const p: Prepared = { combo, filters, sort, matches, depth, deepCursor, offsetSql, offsetParams, first: [], deep: [], offset: [] };
+  const offsetQuery = (position: number, limit: number): { sql: string; params: unknown[] } => {
+    const inNullSegment = position >= nonNull;
+    const sql = inNullSegment
+      ? `${base} AND images.${column} IS NULL ORDER BY images.id ${dir} LIMIT ? OFFSET ?`
+      : `${base}${column === 'id' ? '' : ` AND images.${column} IS NOT NULL`} ORDER BY images.${column} ${dir}, images.id ${dir} LIMIT ? OFFSET ?`;
+    return { sql, params: [...where.params, limit, inNullSegment ? position - nonNull : position] };
+  };
+  const deepOffset = offsetQuery(depth, PAGE);
+  const p: Prepared = { combo, filters, sort, matches, depth, deepCursor: null, offsetSql: deepOffset.sql, offsetParams: deepOffset.params, first: [], deep: [], offset: [] };
 
-  // Consistency: the keyset page and the OFFSET page must hold the same images in the same order.
-  if (deepCursor) {
-    const keyset = queryImages(db, { filters, sort, limit: PAGE, after: deepCursor }).items.map((r) => r.id);
-    const offset = offsetPage(db, p);
-    if (keyset.join() !== offset.join()) {
-      console.log(`  WARNING ${combo.label}: keyset deep page differs from the OFFSET page (first ids ${keyset.slice(0, 3).join(',')} vs ${offset.slice(0, 3).join(',')})`);
+  // The cursor of the row just before the deep page. Cursors are opaque to callers, so the bench learns their
+  // shape from a real `next` and fills in that row's sort value and id; if the shape is not the expected one it
+  // follows `next` cursors instead (slower, same result).
+  const first = queryImages(db, { filters, sort, limit: PAGE });
+  const template = decodeCursorShape(first.next);
+  if (depth > 0 && template) {
+    const { sql, params } = offsetQuery(depth - 1, 1);
+    const row = db.prepare(sql).get(...params) as Record<string, unknown> | undefined;
+    if (row) p.deepCursor = Buffer.from(JSON.stringify({ ...template, v: column === 'id' ? row.id : row[column] ?? null, id: row.id })).toString('base64url');
+  } else if (depth > 0) {
+    let after: string | null = null;
+    let position = 0;
+    while (position < depth) {
+      const page = queryImages(db, { filters, sort, limit: Math.min(1000, depth - position), after });
+      position += page.items.length;
+      after = page.next;
+      if (!after) break;
+    }
+    p.deepCursor = position === depth ? after : null;
+  }
+
+  // Consistency: keyset pages (the deep one, and the 2nd and 3rd reached by following `next`) must hold the same
+  // images in the same order as the OFFSET pages.
+  const checks: [string, string | null, { sql: string; params: unknown[] }][] = [['deep page', p.deepCursor, deepOffset]];
+  const second = first.next ? queryImages(db, { filters, sort, limit: PAGE, after: first.next }) : null;
+  if (second) checks.push(['page 2', first.next, offsetQuery(PAGE, PAGE)]);
+  if (second?.next) checks.push(['page 3', second.next, offsetQuery(2 * PAGE, PAGE)]);
+  for (const [name, after, offset] of checks) {
+    if (!after) continue;
+    const keysetIds = queryImages(db, { filters, sort, limit: PAGE, after }).items.map((r) => r.id);
+    const offsetIds = (db.prepare(offset.sql).all(...offset.params) as { id: number }[]).map((r) => r.id);
+    if (keysetIds.join() !== offsetIds.join()) {
+      console.log(`  WARNING ${combo.label}: keyset ${name} differs from the OFFSET page (first ids ${keysetIds.slice(0, 3).join(',')} vs ${offsetIds.slice(0, 3).join(',')})`);
     }
   }
   return p;
+}
+
+/** The cursor's JSON fields when it has the expected {f, d, v, id} shape, else null. */
+function decodeCursorShape(cursor: string | null): Record<string, unknown> | null {
+  if (!cursor) return null;
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
+    return value && typeof value === 'object' && 'v' in value && 'id' in value && 'f' in value && 'd' in value ? value : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The OFFSET baseline, including the same per-page tag lookup queryImages does. */

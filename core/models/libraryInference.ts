@@ -88,24 +88,16 @@ export async function runInferenceJob<Row>(db: LibraryDb, job: InferenceJob<Row>
     for (const f of failures) if (summary.failures.length < MAX_REPORTED_FAILURES) summary.failures.push({ path: f.file, error: f.error });
   };
 
-  /** Infers one batch, halving it on out-of-memory; resolves with per-image outputs or errors. */
-  const infer = async (images: { image: PendingImage; tensor: Float32Array }[]): Promise<{ image: PendingImage; outputs?: Record<string, ImageOutput>; error?: string }[]> => {
-    const batch = toBatchTensor(images.map((i) => i.tensor), job.card);
-    try {
-      const feeds: Feeds = { [job.card.input.name]: { type: 'float32', data: batch.data, dims: batch.dims } };
-      const outputs = await pool.run(feeds, job.outputs);
-      return images.map((entry, index) => ({ image: entry.image, outputs: sliceOutputs(outputs, index, images.length) }));
-    } catch (error) {
-      if (error instanceof OutOfMemoryError && images.length > 1) {
-        batchSize = Math.max(1, Math.floor(images.length / 2));
-        summary.batchSize = batchSize;
-        const half = Math.ceil(images.length / 2);
-        return [...(await infer(images.slice(0, half))), ...(await infer(images.slice(half)))];
-      }
-      const message = error instanceof OutOfMemoryError ? `out of memory even for a batch of 1 (${error.message})` : (error as Error).message;
-      return images.map((entry) => ({ image: entry.image, error: message }));
-    }
+  const runBatch = async (tensors: Float32Array[]) => {
+    const batch = toBatchTensor(tensors, job.card);
+    const feeds: Feeds = { [job.card.input.name]: { type: 'float32', data: batch.data, dims: batch.dims } };
+    return pool.run(feeds, job.outputs);
   };
+  const infer = (images: { image: PendingImage; tensor: Float32Array }[]) =>
+    inferSplittingOnOutOfMemory(images, runBatch, (size) => {
+      batchSize = Math.min(batchSize, size);
+      summary.batchSize = batchSize;
+    });
 
   const handleBatch = async (prepared: { image: PendingImage; tensor: Float32Array }[]) => {
     const results = await infer(prepared);
@@ -157,6 +149,29 @@ export async function runInferenceJob<Row>(db: LibraryDb, job: InferenceJob<Row>
   }
   summary.seconds = (performance.now() - started) / 1000;
   return summary;
+}
+
+/**
+ * Infers one batch; when the provider runs out of memory the batch is split in half and each half retried,
+ * down to single images, and `onSmallerBatch` learns the size that fit so later batches start there.
+ */
+export async function inferSplittingOnOutOfMemory<T extends { tensor: Float32Array }>(
+  items: T[],
+  runBatch: (tensors: Float32Array[]) => Promise<Feeds>,
+  onSmallerBatch: (size: number) => void,
+): Promise<(T & { outputs?: Record<string, ImageOutput>; error?: string })[]> {
+  try {
+    const outputs = await runBatch(items.map((i) => i.tensor));
+    return items.map((item, index) => ({ ...item, outputs: sliceOutputs(outputs, index, items.length) }));
+  } catch (error) {
+    if (error instanceof OutOfMemoryError && items.length > 1) {
+      const half = Math.ceil(items.length / 2);
+      onSmallerBatch(half);
+      return [...(await inferSplittingOnOutOfMemory(items.slice(0, half), runBatch, onSmallerBatch)), ...(await inferSplittingOnOutOfMemory(items.slice(half), runBatch, onSmallerBatch))];
+    }
+    const message = error instanceof OutOfMemoryError ? `out of memory even for a batch of 1 (${error.message})` : (error as Error).message;
+    return items.map((item) => ({ ...item, error: message }));
+  }
 }
 
 /** Images with status ok that this run has neither a result nor a recorded failure for, in id order. */

@@ -65,8 +65,8 @@ export async function preprocessRaw(rgb: Uint8Array, width: number, height: numb
   }
   const spec = card.input;
   const plan = planResize(width, height, spec);
-  const shrink = libvipsShrink(plan, spec.interpolation);
-  if (!shrink.x && !shrink.y) return finish(rgb, width, height, plan, shrink, spec);
+  const vips = vipsAxes(plan, spec.interpolation);
+  if (!vips.x && !vips.y) return finish(rgb, width, height, plan, vips, spec);
   const pipeline = sharp(rgb, { raw: { width, height, channels: 3 } });
   return runPlan(pipeline, plan, spec);
 }
@@ -87,53 +87,89 @@ export function toBatchTensor(images: Float32Array[], card: ModelCard): { data: 
 
 // ----------------------------------------------------------------------------------------------- internals
 
-interface Shrink {
-  /** libvips resamples this axis (it shrinks, with no padding, and the kernel is not nearest). */
+/** Which axes libvips resamples: those that shrink (padded or not), unless the card asks for nearest. */
+interface VipsAxes {
   x: boolean;
   y: boolean;
 }
 
-function libvipsShrink(plan: ResizePlan, interpolation: Interpolation): Shrink {
-  const shrinks = (a: AxisPlan) => interpolation !== 'nearest' && a.canvas === a.source && a.resized < a.source;
+function vipsAxes(plan: ResizePlan, interpolation: Interpolation): VipsAxes {
+  const shrinks = (a: AxisPlan) => interpolation !== 'nearest' && a.resized < a.canvas;
   return { x: shrinks(plan.x), y: shrinks(plan.y) };
 }
 
+const isPadded = (a: AxisPlan) => a.canvas !== a.source;
+
+function resizeOptions(width: number, height: number, interpolation: Interpolation) {
+  return {
+    width,
+    height,
+    fit: 'fill' as const,
+    kernel: SHARP_KERNELS[interpolation as Exclude<Interpolation, 'nearest'>],
+    // Shrink-on-load (JPEG DCT scaling, WebP) is fast but not what any training pipeline did.
+    fastShrinkOnLoad: false,
+  };
+}
+
+/**
+ * Stage 1 (the decode pipeline) shrinks the unpadded axes. A padded axis that shrinks (letterbox of an image
+ * larger than the model) is padded here and shrunk by a second, small libvips pipeline: sharp can only pad after
+ * resizing, and the recipe pads first. Shrinking a constant pad axis commutes with the other axis' resampling,
+ * so this is the pad-then-resize recipe. The rest (crop, enlarge, nearest) is finish's.
+ */
 async function runPlan(pipeline: Sharp, plan: ResizePlan, spec: ModelCardInput): Promise<Float32Array> {
-  const shrink = libvipsShrink(plan, spec.interpolation);
+  const vips = vipsAxes(plan, spec.interpolation);
+  const early = { x: vips.x && !isPadded(plan.x), y: vips.y && !isPadded(plan.y) };
   let cropped = false;
-  if (shrink.x || shrink.y) {
-    pipeline = pipeline.resize({
-      width: shrink.x ? plan.x.resized : plan.x.source,
-      height: shrink.y ? plan.y.resized : plan.y.source,
-      fit: 'fill',
-      kernel: SHARP_KERNELS[spec.interpolation as Exclude<Interpolation, 'nearest'>],
-      // Shrink-on-load (JPEG DCT scaling, WebP) is fast but not what any training pipeline did.
-      fastShrinkOnLoad: false,
-    });
-    if (shrink.x && shrink.y && (plan.x.resized !== plan.x.target || plan.y.resized !== plan.y.target)) {
+  if (early.x || early.y) {
+    pipeline = pipeline.resize(resizeOptions(early.x ? plan.x.resized : plan.x.source, early.y ? plan.y.resized : plan.y.source, spec.interpolation));
+    if (early.x && early.y && (plan.x.resized !== plan.x.target || plan.y.resized !== plan.y.target)) {
       pipeline = pipeline.extract({ left: plan.x.cropStart, top: plan.y.cropStart, width: plan.x.target, height: plan.y.target });
       cropped = true;
     }
   }
   const { data, info } = await pipeline.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`decoding gave ${info.channels} channels where 3 (RGB) were expected`);
-  const pixels = new Uint8Array(data.buffer, data.byteOffset, data.length);
+  let pixels: Uint8Array = new Uint8Array(data.buffer, data.byteOffset, data.length);
   if (cropped) return toTensor(pixels, plan.x.target, plan.y.target, spec);
-  return finish(pixels, info.width, info.height, plan, shrink, spec);
+  let w = info.width;
+  let h = info.height;
+  const late = { x: vips.x && isPadded(plan.x), y: vips.y && isPadded(plan.y) };
+  if (late.x || late.y) {
+    if (late.x) {
+      pixels = padColumns(pixels, w, h, plan.x.padBefore, plan.x.canvas, spec.pad);
+      w = plan.x.canvas;
+    }
+    if (late.y) {
+      pixels = padRows(pixels, w, h, plan.y.padBefore, plan.y.canvas, spec.pad);
+      h = plan.y.canvas;
+    }
+    const second = await sharp(pixels, { raw: { width: w, height: h, channels: 3 } })
+      .resize(resizeOptions(late.x ? plan.x.resized : w, late.y ? plan.y.resized : h, spec.interpolation))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    pixels = new Uint8Array(second.data.buffer, second.data.byteOffset, second.data.length);
+    w = second.info.width;
+    h = second.info.height;
+  }
+  return finish(pixels, w, h, plan, vips, spec);
 }
 
-/** The JS part: the axes libvips did not do (crop, pad, enlarge, nearest), horizontal first as Pillow, then floats. */
-function finish(rgb: Uint8Array, width: number, height: number, plan: ResizePlan, shrink: Shrink, spec: ModelCardInput): Float32Array {
+/**
+ * The JS part, horizontal first as in Pillow: an axis libvips resampled only needs its crop; any other axis is
+ * padded, enlarged (or nearest-sampled) and cropped by Pillow's algorithm, or left alone when nothing changes.
+ */
+function finish(rgb: Uint8Array, width: number, height: number, plan: ResizePlan, vips: VipsAxes, spec: ModelCardInput): Float32Array {
   let pixels = rgb;
   let w = width;
   let h = height;
-  const x = shrink.x ? cropTable(plan.x.cropStart, plan.x.target) : isIdentity(plan.x) ? null : resampleTable(plan.x, spec.interpolation);
-  const y = shrink.y ? cropTable(plan.y.cropStart, plan.y.target) : isIdentity(plan.y) ? null : resampleTable(plan.y, spec.interpolation);
-  if (x && !(shrink.x && w === plan.x.target)) {
+  const x = vips.x ? (w === plan.x.target ? null : cropTable(plan.x.cropStart, plan.x.target)) : isIdentity(plan.x) ? null : resampleTable(plan.x, spec.interpolation);
+  const y = vips.y ? (h === plan.y.target ? null : cropTable(plan.y.cropStart, plan.y.target)) : isIdentity(plan.y) ? null : resampleTable(plan.y, spec.interpolation);
+  if (x) {
     pixels = resampleRows(pixels, w, h, x, spec.pad);
     w = x.outSize;
   }
-  if (y && !(shrink.y && h === plan.y.target)) {
+  if (y) {
     pixels = resampleColumns(pixels, w, h, y, spec.pad);
     h = y.outSize;
   }
@@ -143,6 +179,35 @@ function finish(rgb: Uint8Array, width: number, height: number, plan: ResizePlan
 
 function isIdentity(a: AxisPlan): boolean {
   return a.padBefore === 0 && a.canvas === a.source && a.resized === a.source && a.cropStart === 0 && a.target === a.source;
+}
+
+/** Rows padBefore.. of a canvas `canvas` rows high hold the image; the rest is the pad colour. */
+function padRows(rgb: Uint8Array, width: number, height: number, padBefore: number, canvas: number, pad: readonly number[]): Uint8Array {
+  const out = new Uint8Array(width * canvas * 3);
+  fillColour(out, pad);
+  out.set(rgb.subarray(0, width * height * 3), padBefore * width * 3);
+  return out;
+}
+
+/** Columns padBefore.. of a canvas `canvas` columns wide hold the image; the rest is the pad colour. */
+function padColumns(rgb: Uint8Array, width: number, height: number, padBefore: number, canvas: number, pad: readonly number[]): Uint8Array {
+  const out = new Uint8Array(canvas * height * 3);
+  fillColour(out, pad);
+  const row = width * 3;
+  for (let y = 0; y < height; y++) out.set(rgb.subarray(y * row, (y + 1) * row), (y * canvas + padBefore) * 3);
+  return out;
+}
+
+function fillColour(out: Uint8Array, pad: readonly number[]): void {
+  if (pad[0] === pad[1] && pad[1] === pad[2]) {
+    out.fill(pad[0]!);
+    return;
+  }
+  out[0] = pad[0]!;
+  out[1] = pad[1]!;
+  out[2] = pad[2]!;
+  // Doubling copies: log2(n) native copies instead of a JS loop per pixel.
+  for (let filled = 3; filled < out.length; filled *= 2) out.copyWithin(filled, 0, Math.min(filled, out.length - filled));
 }
 
 /** value = (p / scale - mean) / std through a 256-entry table per channel; channel order and layout as the card says. */
