@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     if (experiments === '1' || (experiments !== '0' && failing.length)) {
       heading('experiments on a copy of the database');
       db.close();
-      await runQueryExperiments(info.path, failing.length ? failing.map((p) => p.combo) : COMBINATIONS, wantedDepth, Math.min(samples, 30));
+      await runQueryExperiments(info.path, failing.length ? failing : prepared, Math.min(samples, 15));
       return;
     }
   } finally {

@@ -8,6 +8,8 @@ import type { ProviderChoice, ProviderName } from './executionProviders.js';
 import type { Feeds } from './inferenceMessages.js';
 import type { ModelCard } from './modelCard.js';
 import { preprocessImage, toBatchTensor } from './preprocessImage.js';
+import { loadOnnxModel } from './onnx/onnxModel.js';
+import { shapeOf } from './onnx/tensorTypes.js';
 
 /**
  * Runs a model over every usable image of the library that a run has not covered yet, as one resumable job:
@@ -28,8 +30,8 @@ export interface InferenceJob<Row> {
   job: string;
   runId: number;
   card: ModelCard;
-  /** The model file, or edited model bytes (e.g. with an extra output). */
-  model: string | Uint8Array;
+  /** The model's bytes (possibly edited, e.g. with an extra output). */
+  model: Uint8Array;
   /** The outputs to fetch. */
   outputs: string[];
   /** Turns one image's outputs (batch dimension removed) into a row to store, or an error to record. */
@@ -67,6 +69,9 @@ export async function runInferenceJob<Row>(db: LibraryDb, job: InferenceJob<Row>
   const started = performance.now();
   let batchSize = options.batch ?? 16;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error('--batch must be a positive whole number.');
+  // Models exported with a fixed batch dimension (often 1) accept only that many images per run.
+  const fixedBatch = shapeOf(loadOnnxModel(job.model).graph!.input.find((i) => i.name === job.card.input.name))?.[0];
+  if (typeof fixedBatch === 'number' && fixedBatch > 0) batchSize = Math.min(batchSize, fixedBatch);
   const pending = pendingImages(db, job.runId);
   const total = pending.count();
   const pool = await InferencePool.create(job.model, { ep: options.ep });

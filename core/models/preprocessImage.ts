@@ -9,15 +9,18 @@
  * 3. Alpha is composited onto the card's pad colour: floor((c * a + pad * (255 - a)) / 255) (libvips' flatten;
  *    PIL's alpha_composite rounds instead, a difference of at most one level on partly transparent pixels).
  * 4. Geometry (preprocessResample.ts planResize): stretch, center-crop (torchvision) or letterbox (WD tagger),
- *    resampled with the card's interpolation. Axes that shrink go through libvips in the same sharp pipeline as
- *    the decode (kernels linear, cubic, lanczos3 - Pillow's BILINEAR, BICUBIC (a = -0.5, Catmull-Rom; sharp's
- *    'cubic', not 'mitchell') and LANCZOS); axes that grow, padded axes and nearest are resampled in JS with
- *    Pillow's own algorithm, because libvips samples an enlarged grid half a source pixel off Pillow's and
- *    cannot pad before resizing.
+ *    resampled with the card's interpolation. Axes that shrink go through libvips (kernels linear, cubic,
+ *    lanczos3 = Pillow's BILINEAR, BICUBIC and LANCZOS; Pillow's bicubic is Keys a = -0.5, i.e. Catmull-Rom,
+ *    which is sharp's 'cubic', not 'mitchell'), in the decode pipeline, or for a letterbox's padded axis in a
+ *    second small pipeline after padding (sharp can only pad after resizing). Axes that grow and nearest are
+ *    resampled in JS with Pillow's own algorithm: libvips enlarges on a grid shifted from Pillow's.
  * 5. One pass to float32 through a per-channel lookup table: (p / scale - mean) / std, in the card's channel
  *    order and layout.
- * One sharp pipeline per image (plus a header read): decode, orient, flatten and shrink happen in libvips
- * threads, never holding more than the shrunk image in JavaScript.
+ * Heavy work stays in libvips threads (decode, orient, flatten, shrink). JavaScript enlarges images smaller than
+ * the tensor, copies for padding and crops, so the main thread stays cheap per image; only nearest, rare in
+ * practice, gathers from the full decoded image in JavaScript.
+ * Measured against PIL on these recipes: bit-identical without resampling, when enlarging and for nearest;
+ * shrinking differs by about 0.3 levels of 255 on average (see the reference test for the bounds).
  */
 import { promises as fs } from 'node:fs';
 import sharp, { type Sharp, type SharpOptions } from 'sharp';

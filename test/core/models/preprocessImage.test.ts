@@ -35,13 +35,14 @@ function cardOf(c: ReferenceCase): ModelCard {
 
 /**
  * Tolerances where libvips' shrink and Pillow's differ, in levels of the 0-255 pixel (|difference| x std x scale,
- * so the same bound holds for 0-1 and 0-255 cards). Measured on these fixtures: mean at most 0.29, max 11 levels,
- * at most 0.6% of values more than 2 levels off; enlarging, padding and nearest are bit-identical to Pillow.
+ * so the same bound holds for 0-1 and 0-255 cards). Measured on these fixtures (PIL 9.4, sharp 0.35.5 / libvips
+ * 8.18): per case mean at most 0.29 levels, max 11 (at 1-pixel lines), at most 0.26% of values more than 2 levels
+ * off; enlarging, padding without resizing and nearest are bit-identical to Pillow.
  */
 const MEAN_LEVELS = 0.35;
 const MAX_LEVELS = 12;
 const FAR_LEVELS = 2;
-const FAR_SHARE = 0.01;
+const FAR_SHARE = 0.005;
 
 test('the fixture manifest matches its float file and covers every preset and image', () => {
   assert.equal(floats.length, manifest.floats);

@@ -1,0 +1,104 @@
+/**
+ * npm run bench:score — end-to-end scoring throughput (image files on disk to scores in the database) against
+ * bare `session.run` throughput on ready-made tensors, same batch size and provider, in the same run.
+ * Models: the two bundled ones and a ConvNeXt-Tiny-size model at 448 px with random weights, generated here by
+ * scripts/models/make_convnext_tiny.py with Debian's torch (/usr/bin/python3). Goal: end-to-end >= 0.9x bare.
+ */
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { openLibrary, cacheDirFor } from '../core/library/openLibrary.js';
+import { indexLibrary } from '../core/library/indexLibrary.js';
+import { generateSynthDataset } from '../core/synth/generateDataset.js';
+import { addModel } from '../core/models/modelRegistry.js';
+import { scoreLibrary } from '../core/models/scoreLibrary.js';
+import { InferencePool } from '../core/models/inferencePool.js';
+import { providerPlan } from '../core/models/executionProviders.js';
+import type { ModelCard } from '../core/models/modelCard.js';
+import { BENCH_DIR, REPO_ROOT, heading, now, printTable } from './benchUtil.js';
+
+const PYTHON = '/usr/bin/python3';
+
+interface Case {
+  name: string;
+  file: string;
+  card?: string;
+  images: number;
+  batch: number;
+}
+
+async function main(): Promise<void> {
+  const ep = (process.env.MIRU_BENCH_EP ?? 'auto') as 'auto';
+  mkdirSync(BENCH_DIR, { recursive: true });
+  const tiny = path.join(BENCH_DIR, 'convnext_tiny_448.onnx');
+  if (!existsSync(tiny)) {
+    console.log('Generating a ConvNeXt-Tiny-size model (448 px, random weights) with Debian torch ...');
+    try {
+      execFileSync(PYTHON, [path.join(REPO_ROOT, 'scripts/models/make_convnext_tiny.py'), tiny, '--size', '448'], { stdio: 'inherit' });
+    } catch {
+      throw new Error(`Generating ${tiny} needs Debian's torch: apt-get install python3-torch python3-onnx (then ${PYTHON} has them).`);
+    }
+  }
+  const cases: Case[] = [
+    { name: 'miru-convnext-s', file: path.join(REPO_ROOT, 'assets/models/miru-convnext-s.onnx'), images: 384, batch: 32 },
+    { name: 'miru-vit-s', file: path.join(REPO_ROOT, 'assets/models/miru-vit-s.onnx'), images: 384, batch: 32 },
+    { name: 'convnext-tiny-448', file: tiny, card: 'deepghs', images: 32, batch: 8 },
+  ];
+
+  console.log(`providers tried by --ep ${ep}: ${providerPlan(ep).tryOrder.join(', ')}`);
+  const rows: string[][] = [['model', 'images', 'batch', 'ep', 'bare img/s', 'end-to-end img/s', 'ratio', 'goal 0.9x']];
+  for (const c of cases) {
+    const db = await benchLibrary(c.images);
+    const { model } = await addModel(db, c.file, { name: c.name, preset: c.card === 'deepghs' ? 'deepghs-aesthetic' : undefined });
+    const bare = await bareThroughput(c.file, model.card, c.batch, Math.min(c.images, 4 * c.batch), ep);
+    const started = now();
+    const summary = await scoreLibrary(db, c.name, { ep, batch: c.batch, force: true });
+    const seconds = (now() - started) / 1000;
+    db.close();
+    const endToEnd = summary.scored / seconds;
+    rows.push([c.name, String(summary.scored), String(c.batch), summary.ep, bare.toFixed(1), endToEnd.toFixed(1), `${(endToEnd / bare).toFixed(2)}x`, endToEnd / bare >= 0.9 ? 'met' : 'MISSED']);
+  }
+  heading('bench:score');
+  printTable(rows);
+  console.log('end-to-end = files on disk -> decode/preprocess (sharp) -> inference (worker) -> scores in SQLite, wall time of `miru score --force`');
+  console.log('bare = InferencePool.run on ready-made random tensors, same provider and batch, after one warm-up batch');
+}
+
+/** A fresh library over a cached synthetic dataset of `count` images (512 px base size, PNG and JPEG). */
+async function benchLibrary(count: number) {
+  const data = path.join(BENCH_DIR, `score-data-${count}`);
+  if (!existsSync(path.join(data, 'truth.json'))) {
+    console.log(`Generating ${count} synthetic images ...`);
+    await generateSynthDataset(data, { images: count, raters: 5, seed: 11, size: 512 });
+  }
+  const dbPath = path.join(BENCH_DIR, `score-bench-${count}.db`);
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${dbPath}${suffix}`, { force: true });
+  const db = openLibrary(dbPath);
+  await indexLibrary(db, [path.join(data, 'images')], { cacheDir: cacheDirFor(dbPath) });
+  return db;
+}
+
+async function bareThroughput(file: string, card: ModelCard, batch: number, images: number, ep: 'auto'): Promise<number> {
+  const pool = await InferencePool.create(file, { ep });
+  try {
+    const [h, w] = card.input.size;
+    const tensor = () => {
+      const data = new Float32Array(batch * 3 * h * w);
+      for (let i = 0; i < data.length; i++) data[i] = Math.random() * 2 - 1;
+      return { [card.input.name]: { type: 'float32' as const, data, dims: card.input.layout === 'NCHW' ? [batch, 3, h, w] : [batch, h, w, 3] } };
+    };
+    await pool.run(tensor()); // warm-up: first run allocates and optimises
+    const batches = Math.max(1, Math.round(images / batch));
+    const ready = Array.from({ length: batches }, tensor);
+    const started = now();
+    for (const feeds of ready) await pool.run(feeds);
+    return (batches * batch) / ((now() - started) / 1000);
+  } finally {
+    await pool.close();
+  }
+}
+
+main().catch((error: Error) => {
+  console.error(`bench:score failed: ${error.message}`);
+  process.exitCode = 1;
+});
