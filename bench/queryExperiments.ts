@@ -14,7 +14,12 @@ import { PAGE, captureStatements, type Prepared } from './queryCombos.js';
 import { fmtMs, median, now, percentile, printTable } from './benchUtil.js';
 
 /** A change to the SQL text queryImages prepares, with an optional mapping of its bound parameters. */
-type Rewrite = (sql: string) => { sql: string; mapParams?: (params: unknown[]) => unknown[] };
+type Rewrite = (sql: string) => {
+  sql: string;
+  mapParams?: (params: unknown[]) => unknown[];
+  /** A second form of the statement, run instead when `when` says so for the bound parameters. */
+  alternative?: { sql: string; when: (prepare: (sql: string) => Database.Statement, params: unknown[]) => boolean };
+};
 
 interface Variant {
   name: string;
@@ -28,7 +33,11 @@ interface Variant {
 const PAGE_GOAL_MS = 50;
 
 /** Replaces `status = ?` with `+status = ?`: the unary plus keeps the planner off the images_status index. */
-const unaryStatus: Rewrite = (sql) => ({ sql: sql.replace(/(?<![+\w])status = \?/g, '+status = ?') });
+const unaryStatus: Rewrite = (sql) => ({ sql: sql.replace(/(?<![+\w.])((?:images\.)?status = \?)/g, '+$1') });
+
+/** `images CROSS JOIN roots`: SQLite keeps the left table as the outer loop, so the plan is driven by images'
+ * sort index instead of by roots + the (root_id, rel_path) index and a full sort. */
+const crossJoinRoots: Rewrite = (sql) => ({ sql: sql.replace(/FROM images JOIN roots ON/g, 'FROM images CROSS JOIN roots ON') });
 
 /** Tag and rater filters as `images.id IN (subquery)`: the planner may then drive the query from tags_tag/ratings_rater. */
 const inSubqueries: Rewrite = (sql) => ({
@@ -39,9 +48,10 @@ const inSubqueries: Rewrite = (sql) => ({
 
 /** `rel_path LIKE '%x%'` pre-filtered through an FTS5 trigram index (the LIKE stays, so results are identical). */
 const ftsPath: Rewrite = (sql) => {
-  const like = `rel_path LIKE ? ESCAPE '\\'`;
-  const at = sql.indexOf(like);
-  if (at < 0) return { sql };
+  const match = /(?:images\.)?rel_path LIKE \? ESCAPE '\\'/.exec(sql);
+  if (!match) return { sql };
+  const like = match[0];
+  const at = match.index;
   const paramIndex = (sql.slice(0, at).match(/\?/g) ?? []).length;
   return {
     sql: sql.replace(like, `images.id IN (SELECT rowid FROM bench_path_fts WHERE bench_path_fts MATCH ?) AND ${like}`),
@@ -49,6 +59,30 @@ const ftsPath: Rewrite = (sql) => {
       // The LIKE pattern is %text% with \ escapes; the trigram phrase query is the plain text, quoted.
       const needle = String(params[paramIndex]).slice(1, -1).replace(/\\([\\%_])/g, '$1');
       return [...params.slice(0, paramIndex), `"${needle.replace(/"/g, '""')}"`, ...params.slice(paramIndex)];
+    },
+  };
+};
+
+/** Tag/rater filters that match few images become `IN (subquery)` (drive from tags_tag / ratings_rater, then sort
+ * the few rows); common ones stay `EXISTS` (walk the sort index, most rows pass). Decided per query by a bounded
+ * count on the covering index, which is part of the measured time. */
+export const ADAPTIVE_LIMIT = 20_000;
+const adaptiveMembership: Rewrite = (sql) => {
+  const m =
+    /(?<!NOT )EXISTS \(SELECT 1 FROM tags t WHERE t\.image_id = images\.id AND t\.tag = \?\)/.exec(sql) ??
+    /EXISTS \(SELECT 1 FROM ratings r WHERE r\.image_id = images\.id AND r\.rater_id = \?\)/.exec(sql);
+  if (!m) return { sql };
+  const paramIndex = (sql.slice(0, m.index).match(/\?/g) ?? []).length;
+  const isTag = m[0].includes('FROM tags');
+  const inSql = sql.replace(m[0], isTag ? 'images.id IN (SELECT image_id FROM tags WHERE tag = ?)' : 'images.id IN (SELECT image_id FROM ratings WHERE rater_id = ?)');
+  const countSql = isTag
+    ? 'SELECT count(*) FROM (SELECT 1 FROM tags WHERE tag = ? LIMIT ?)'
+    : 'SELECT count(*) FROM (SELECT 1 FROM ratings WHERE rater_id = ? LIMIT ?)';
+  return {
+    sql,
+    alternative: {
+      sql: inSql,
+      when: (prepare, params) => (prepare(countSql).pluck().get(params[paramIndex], ADAPTIVE_LIMIT + 1) as number) <= ADAPTIVE_LIMIT,
     },
   };
 };
@@ -67,13 +101,17 @@ function installRewrite(db: LibraryDb, rewrite: Rewrite | undefined): () => void
   const original = db.prepare;
   (db as unknown as { prepare: unknown }).prepare = function (sql: string) {
     const r = rewrite(sql);
-    const statement = original.call(db, r.sql) as Database.Statement;
-    const map = r.mapParams;
-    if (map) {
+    const prepare = (text: string) => original.call(db, text) as Database.Statement;
+    const statement = prepare(r.sql);
+    const alternative = r.alternative ? prepare(r.alternative.sql) : null;
+    const map = r.mapParams ?? ((params: unknown[]) => params);
+    if (r.mapParams || alternative) {
       const target = statement as unknown as Record<string, (...a: unknown[]) => unknown>;
+      const other = alternative as unknown as Record<string, (...a: unknown[]) => unknown> | null;
       for (const method of ['all', 'get', 'run', 'iterate']) {
         const fn = target[method]!.bind(statement);
-        target[method] = (...params: unknown[]) => fn(...map(params));
+        const alt = other ? other[method]!.bind(alternative) : null;
+        target[method] = (...params: unknown[]) => (alt && r.alternative!.when(prepare, params) ? alt(...map(params)) : fn(...map(params)));
       }
     }
     return statement;
@@ -119,28 +157,46 @@ export async function runQueryExperiments(dbPath: string, prepared: Prepared[], 
       return `full ANALYZE took ${fmtMs(now() - t0)}; images_status stat now '${statusStat()}' (PRAGMA optimize had left '${db.prepare(`SELECT stat FROM bench_saved_stat1 WHERE idx = 'images_status'`).pluck().get() as string}')`;
     };
     const isPath = (p: Prepared) => p.combo.filters.some((f) => f.startsWith('path~'));
+    const pinned = both(crossJoinRoots, unaryStatus);
+    let fullStatsSaved = false;
+    const withFullStats = (): string => {
+      const note = fullAnalyze();
+      if (!fullStatsSaved) {
+        db.exec('CREATE TABLE bench_full_stat1 AS SELECT * FROM sqlite_stat1');
+        fullStatsSaved = true;
+      } else {
+        db.exec('DELETE FROM sqlite_stat1; INSERT INTO sqlite_stat1 SELECT * FROM bench_full_stat1; ANALYZE sqlite_schema;');
+      }
+      return note;
+    };
     const variants: Variant[] = [
       {
         name: 'no planner statistics (sqlite_stat1 emptied)',
         setup: (d) => void d.exec('DELETE FROM sqlite_stat1; ANALYZE sqlite_schema;'),
       },
       {
-        name: "PRAGMA optimize's stats + `+status = ?` in queryImages",
+        name: "PRAGMA optimize's stats + query pinned (CROSS JOIN roots, +status)",
         setup: () => restoreOptimizeStats(),
-        rewrite: unaryStatus,
+        rewrite: pinned,
       },
-      { name: 'full ANALYZE (analysis_limit = 0)', setup: fullAnalyze },
-      { name: 'full ANALYZE + tag/rater filters as IN (subquery)', setup: fullAnalyze, rewrite: inSubqueries },
+      { name: 'full ANALYZE (analysis_limit = 0), query as is', setup: withFullStats },
+      { name: 'full ANALYZE + tag/rater always IN (subquery)', setup: withFullStats, rewrite: inSubqueries },
+      { name: `full ANALYZE + tag/rater IN when <= ${ADAPTIVE_LIMIT} rows, else EXISTS`, setup: withFullStats, rewrite: adaptiveMembership },
       {
-        name: 'full ANALYZE + `+status` + IN (subquery)',
-        setup: fullAnalyze,
-        rewrite: both(unaryStatus, inSubqueries),
+        name: 'full ANALYZE, rating-index stats from before the ratings import',
+        only: (p) => /ratingMean|ratingCount/.test(p.combo.sort + p.combo.filters.join()),
+        setup: (d) => {
+          withFullStats();
+          // What ANALYZE records while rating_mean is NULL and rating_count 0 everywhere (an index run before any import).
+          d.exec(`UPDATE sqlite_stat1 SET stat = '1000000 1000000' WHERE idx IN ('images_by_rating_mean', 'images_by_rating_count'); ANALYZE sqlite_schema;`);
+          return 'images_by_rating_mean and images_by_rating_count stats set to "1000000 1000000"';
+        },
       },
       {
         name: 'full ANALYZE + FTS5 trigram index for path~',
         only: isPath,
         setup: (d) => {
-          const note = fullAnalyze();
+          const note = withFullStats();
           const pages0 = d.pragma('page_count', { simple: true }) as number;
           const t0 = now();
           d.exec(`CREATE VIRTUAL TABLE bench_path_fts USING fts5(rel_path, content='images', content_rowid='id', tokenize='trigram');

@@ -15,12 +15,10 @@ given to the tensors Miru's saliency uses after export (see train_bundled_models
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 
 class LayerNorm2d(nn.Module):
