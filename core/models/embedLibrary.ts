@@ -1,7 +1,7 @@
 import type { LibraryDb } from '../library/openLibrary.js';
 import { getModel, readVerifiedModel } from './modelRegistry.js';
 import { runInferenceJob, type ImageOutput, type InferenceJobOptions } from './libraryInference.js';
-import { openRun, clearRun, finishRun } from './runs.js';
+import { openRun, clearRun, finishRun, coveredCount, failureWriter } from './runs.js';
 import { loadOnnxModel, saveOnnxModel } from './onnx/onnxModel.js';
 import { addGraphOutputs } from './onnx/editGraph.js';
 
@@ -51,13 +51,11 @@ export async function embedLibrary(db: LibraryDb, modelName: string, options: Em
   const params = { [options.layer ? 'layer' : 'output']: target, pool, normalize: Boolean(options.normalize) };
   const runId = openRun(db, model.id, 'embed', params);
   if (options.force) clearRun(db, runId);
-  const skipped =
-    (db.prepare<[number], number>('SELECT count(*) FROM embeddings WHERE run_id = ?').pluck().get(runId) ?? 0) +
-    (db.prepare<[number], number>('SELECT count(*) FROM run_failures WHERE run_id = ?').pluck().get(runId) ?? 0);
+  const skipped = coveredCount(db, runId);
   let dimension = db.prepare<[number], number>('SELECT length(vector) / 4 FROM embeddings WHERE run_id = ? LIMIT 1').pluck().get(runId) ?? null;
 
   const insert = db.prepare('INSERT OR REPLACE INTO embeddings (run_id, image_id, vector) VALUES (?, ?, ?)');
-  const insertFailure = db.prepare('INSERT OR REPLACE INTO run_failures (run_id, image_id, error) VALUES (?, ?, ?)');
+  const writeFailures = failureWriter(db, runId);
   const summary = await runInferenceJob<Float32Array>(
     db,
     {
@@ -75,7 +73,7 @@ export async function embedLibrary(db: LibraryDb, modelName: string, options: Em
       },
       write: db.transaction((rows: { imageId: number; row: Float32Array }[], failures: { imageId: number; error: string }[]) => {
         for (const { imageId, row } of rows) insert.run(runId, imageId, Buffer.from(row.buffer, row.byteOffset, row.byteLength));
-        for (const f of failures) insertFailure.run(runId, f.imageId, f.error);
+        writeFailures(failures);
       }),
     },
     options,
@@ -88,7 +86,7 @@ export async function embedLibrary(db: LibraryDb, modelName: string, options: Em
     failed: summary.failed,
     dimension,
     ep: summary.provider,
-    imagesPerSecond: summary.seconds > 0 ? Math.round(((summary.processed + summary.failed) / summary.seconds) * 10) / 10 : 0,
+    imagesPerSecond: summary.imagesPerSecond,
     status,
     fallbackReasons: summary.fallbackReasons,
     failures: summary.failures,

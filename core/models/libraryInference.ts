@@ -48,6 +48,8 @@ export interface InferenceJobSummary {
   fallbackReasons: string[];
   batchSize: number;
   seconds: number;
+  /** Images finished (stored or failed) per second of the whole job, session start included. */
+  imagesPerSecond: number;
   interrupted: boolean;
 }
 
@@ -83,6 +85,7 @@ export async function runInferenceJob<Row>(db: LibraryDb, job: InferenceJob<Row>
     fallbackReasons: pool.fallbackReasons,
     batchSize,
     seconds: 0,
+    imagesPerSecond: 0,
     interrupted: false,
   };
   const progress = (done: number) => options.onProgress?.({ job: job.job, phase: 'infer', done, total });
@@ -153,6 +156,7 @@ export async function runInferenceJob<Row>(db: LibraryDb, job: InferenceJob<Row>
     await pool.close();
   }
   summary.seconds = (performance.now() - started) / 1000;
+  summary.imagesPerSecond = summary.seconds > 0 ? Math.round(((summary.processed + summary.failed) / summary.seconds) * 10) / 10 : 0;
   return summary;
 }
 

@@ -17,6 +17,20 @@ export function openRun(db: LibraryDb, modelId: number, kind: RunKind, params: R
   );
 }
 
+/** Images a run already covered (a result or a recorded failure): what a rerun skips. */
+export function coveredCount(db: LibraryDb, runId: number): number {
+  const count = (table: string) => db.prepare<[number], number>(`SELECT count(*) FROM ${table} WHERE run_id = ?`).pluck().get(runId) ?? 0;
+  return count('scores') + count('embeddings') + count('run_failures');
+}
+
+/** Records a batch's per-image failures (decode errors, NaN outputs): failures are never stored as results. */
+export function failureWriter(db: LibraryDb, runId: number): (failures: { imageId: number; error: string }[]) => void {
+  const insert = db.prepare('INSERT OR REPLACE INTO run_failures (run_id, image_id, error) VALUES (?, ?, ?)');
+  return (failures) => {
+    for (const f of failures) insert.run(runId, f.imageId, f.error);
+  };
+}
+
 /** Forgets a run's results and failures (for --force). */
 export function clearRun(db: LibraryDb, runId: number): void {
   db.transaction(() => {

@@ -2,7 +2,7 @@ import type { LibraryDb } from '../library/openLibrary.js';
 import { getModel, readVerifiedModel } from './modelRegistry.js';
 import { readScore, type ScoredOutput } from './readScores.js';
 import { runInferenceJob, type InferenceJobOptions } from './libraryInference.js';
-import { openRun, clearRun, finishRun } from './runs.js';
+import { openRun, clearRun, finishRun, coveredCount, failureWriter } from './runs.js';
 
 export interface ScoreOptions extends InferenceJobOptions {
   force?: boolean;
@@ -34,11 +34,10 @@ export async function scoreLibrary(db: LibraryDb, modelName: string, options: Sc
   const params = { output: spec.name, kind: spec.kind, label: spec.label ?? null, activation: spec.activation ?? null, values: spec.values ?? null };
   const runId = openRun(db, model.id, 'score', params);
   if (options.force) clearRun(db, runId);
-  const alreadyDone = db.prepare<[number], number>('SELECT count(*) FROM scores WHERE run_id = ?').pluck().get(runId) ?? 0;
-  const priorFailures = db.prepare<[number], number>('SELECT count(*) FROM run_failures WHERE run_id = ?').pluck().get(runId) ?? 0;
+  const skipped = coveredCount(db, runId);
 
   const insertScore = db.prepare('INSERT OR REPLACE INTO scores (run_id, image_id, score, probs, top_labels) VALUES (?, ?, ?, ?, ?)');
-  const insertFailure = db.prepare('INSERT OR REPLACE INTO run_failures (run_id, image_id, error) VALUES (?, ?, ?)');
+  const writeFailures = failureWriter(db, runId);
   const summary = await runInferenceJob<ScoredOutput>(
     db,
     {
@@ -53,7 +52,7 @@ export async function scoreLibrary(db: LibraryDb, modelName: string, options: Sc
           const probs = row.probs ? Buffer.from(row.probs.buffer, row.probs.byteOffset, row.probs.byteLength) : null;
           insertScore.run(runId, imageId, row.score, probs, row.topLabels ? JSON.stringify(row.topLabels) : null);
         }
-        for (const f of failures) insertFailure.run(runId, f.imageId, f.error);
+        writeFailures(failures);
       }),
     },
     options,
@@ -62,10 +61,10 @@ export async function scoreLibrary(db: LibraryDb, modelName: string, options: Sc
   return {
     run: runId,
     scored: summary.processed,
-    skipped: alreadyDone + priorFailures,
+    skipped,
     failed: summary.failed,
     ep: summary.provider,
-    imagesPerSecond: summary.seconds > 0 ? Math.round(((summary.processed + summary.failed) / summary.seconds) * 10) / 10 : 0,
+    imagesPerSecond: summary.imagesPerSecond,
     status,
     batchSize: summary.batchSize,
     fallbackReasons: summary.fallbackReasons,
