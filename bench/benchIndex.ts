@@ -65,7 +65,7 @@ async function main(): Promise<void> {
 
   const tmpRoot = await fs.mkdtemp(path.join(os.tmpdir(), 'miru-bench-index-'));
   try {
-    const results: { side: 'baseline' | 'miru'; ms: number }[] = [];
+    const results: { side: 'baseline' | 'miru'; ms: number; cpuMs: number }[] = [];
     let lastMiru: { dbPath: string; summary: IndexSummary } | null = null;
 
     heading('alternating runs');
@@ -77,11 +77,11 @@ async function main(): Promise<void> {
         await fs.mkdir(runDir, { recursive: true });
         if (side === 'baseline') {
           const { ms, cpuMs } = await runBaseline(files, runDir, concurrency);
-          results.push({ side, ms });
+          results.push({ side, ms, cpuMs });
           console.log(`round ${round + 1}  baseline  ${fmtMs(ms).padStart(9)}  ${(files.length / (ms / 1000)).toFixed(1).padStart(7)} img/s  CPU ${(cpuMs / files.length).toFixed(1)} ms/img, ${(cpuMs / ms).toFixed(2)} cores busy`);
         } else {
           const { ms, cpuMs, dbPath, summary } = await runMiru(dir, runDir, concurrency);
-          results.push({ side, ms });
+          results.push({ side, ms, cpuMs });
           const problems = summary.errors.length ? `  (${summary.errors.length} errors! first: ${summary.errors[0]!.path}: ${summary.errors[0]!.error})` : '';
           console.log(`round ${round + 1}  miru      ${fmtMs(ms).padStart(9)}  ${(files.length / (ms / 1000)).toFixed(1).padStart(7)} img/s  CPU ${(cpuMs / files.length).toFixed(1)} ms/img, ${(cpuMs / ms).toFixed(2)} cores busy; added ${summary.added}, indexed ${summary.indexed}${problems}`);
           if (lastMiru) await fs.rm(path.dirname(lastMiru.dbPath), { recursive: true, force: true });
@@ -124,6 +124,10 @@ async function main(): Promise<void> {
     const ratioMedian = median(base) / median(miru);
     const verdict = (r: number) => (r >= GOAL ? 'PASS' : 'FAIL');
     console.log(`\nmiru/baseline throughput ratio: best ${ratioBest.toFixed(2)}x, median ${ratioMedian.toFixed(2)}x  (goal >= ${GOAL}x): ${verdict(ratioBest)} (best), ${verdict(ratioMedian)} (median)`);
+    // CPU time per image is much less sensitive than wall time to other work on a shared machine.
+    const cpuBase = median(results.filter((r) => r.side === 'baseline').map((r) => r.cpuMs)) / files.length;
+    const cpuMiru = median(results.filter((r) => r.side === 'miru').map((r) => r.cpuMs)) / files.length;
+    console.log(`CPU per image (median, all threads): baseline ${cpuBase.toFixed(2)} ms, miru ${cpuMiru.toFixed(2)} ms -> work ratio ${(cpuBase / cpuMiru).toFixed(2)}x`);
     if (incremental) {
       console.log(
         `incremental pass: ${fmtMs(incrementalMs)} (${(median(miru) / incrementalMs).toFixed(0)}x faster than a full index); ` +
@@ -134,7 +138,7 @@ async function main(): Promise<void> {
     const profile = process.env.BENCH_PROFILE;
     if (profile === '1' || (profile !== '0' && ratioMedian < GOAL)) {
       heading(`stage profile${profile === '1' ? '' : ` (Miru below ${GOAL}x)`}`);
-      await profileStages(files, tmpRoot, concurrency);
+      await profileStages(files, dir, tmpRoot, concurrency);
     }
   } finally {
     await fs.rm(tmpRoot, { recursive: true, force: true });

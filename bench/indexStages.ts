@@ -14,6 +14,8 @@ import { computeImageStats, SHARPNESS_GRID } from '../core/library/imageStats.js
 import { readImageFile, measureImage } from '../core/library/probeImage.js';
 import { thumbnailPath, THUMBNAIL_SIZE } from '../core/library/thumbnails.js';
 import { mapConcurrent } from '../core/util/mapConcurrent.js';
+import { openLibrary } from '../core/library/openLibrary.js';
+import { scanFolder } from '../core/library/scanFolders.js';
 import { fmtMs, now, printTable } from './benchUtil.js';
 import type { BenchFile } from './benchIndex.js';
 
@@ -96,6 +98,19 @@ async function grayGridLumaVips(color: Raw): Promise<Raw> {
   return sharp(luma, { raw: { width: w, height: h, channels: 1 } }).resize(SHARPNESS_GRID, SHARPNESS_GRID, { fit: 'fill' }).toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
 }
 
+/** Experiment: the working copy's own luma plane (no resize) as the gray image for sharpness and edge density. */
+function lumaPlane(color: Raw): Raw {
+  const { width: w, height: h, channels: ch } = color.info;
+  const src = color.data;
+  const out = Buffer.allocUnsafe(w * h);
+  for (let p = 0, i = 0; p < w * h; p++, i += ch) {
+    let y = 299 * src[i]! + 587 * src[i + 1]! + 114 * src[i + 2]!;
+    if (ch === 4) y = (y * src[i + 3]! + 128000 * (255 - src[i + 3]!)) / 255;
+    out[p] = (y + 500) / 1000;
+  }
+  return { data: out, info: { width: w, height: h, channels: 1 } as OutputInfo };
+}
+
 /** core's thumbnail: from the working copy, 256 inside, WebP q80. */
 const thumbnail = (color: Raw): Promise<Buffer> =>
   sharp(color.data, rawOf(color)).resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer();
@@ -113,7 +128,7 @@ const cpuMs = (start: NodeJS.CpuUsage) => {
 };
 
 /** Part 1: each stage alone, sequentially, CPU and wall ms per image. */
-async function isolatedStages(files: readonly BenchFile[], tmpRoot: string): Promise<void> {
+async function isolatedStages(files: readonly BenchFile[], folder: string, tmpRoot: string): Promise<void> {
   const buffers: Buffer[] = [];
   for (const f of files) buffers.push(await fs.readFile(f.absPath));
   const working: Raw[] = [];
@@ -142,10 +157,12 @@ async function isolatedStages(files: readonly BenchFile[], tmpRoot: string): Pro
   await stage('computeImageStats on 512 working copy (JS, main thread)', (i) => stats(working[i]!, grays[i]!));
   await stage('thumbnail from working copy: resize 256 + webp q80 (core)', async (i) => void (thumbs[i] = await thumbnail(working[i]!)));
   await stage('thumbnail write: mkdir + write tmp + rename (core)', (i) => writeAtomically(thumbnailPath(outDir, `${String(i).padStart(16, '0')}`), thumbs[i]!));
+  await dbWriteStage(files.length, folder, tmpRoot, rows);
   await stage('alt: decode -> 256 working copy (fit inside)', async (i) => void (working256[i] = await decodeWorking(buffers[i]!, 256)));
   await stage('alt: decode -> 256 working copy (fit outside, short side 256)', (i) => decodeWorking(buffers[i]!, 256, 'outside'));
   await stage('alt: gray grid from 256 working copy', (i) => grayGrid(working256[i]!));
   await stage('alt: computeImageStats on 256 working copy', (i) => stats(working256[i]!, grays[i]!));
+  await stage('alt: luma plane of the 256 working copy + computeImageStats', (i) => stats(working256[i]!, lumaPlane(working256[i]!)));
   await stage('alt: webp q80 of the 256 working copy (no resize)', (i) => sharp(working256[i]!.data, rawOf(working256[i]!)).webp({ quality: 80 }).toBuffer());
   await fs.rm(outDir, { recursive: true, force: true });
   printTable(rows);
@@ -157,6 +174,7 @@ async function isolatedStages(files: readonly BenchFile[], tmpRoot: string): Pro
   const altC: ReturnType<typeof stats>[] = [];
   const altD: ReturnType<typeof stats>[] = [];
   const altE: ReturnType<typeof stats>[] = [];
+  const altF = files.map((_, i) => stats(working256[i]!, lumaPlane(working256[i]!)));
   for (let i = 0; i < files.length; i++) {
     altC.push(stats(working[i]!, await grayGridLumaVips(working[i]!)));
     altD.push(stats(working256[i]!, await grayGrid(working256[i]!)));
@@ -170,10 +188,11 @@ async function isolatedStages(files: readonly BenchFile[], tmpRoot: string): Pro
     'D: 256 copy, core grid',
     'E: 256 copy, JS luma + vips grid',
     'B: 256 copy, JS box grid',
+    'F: 256 copy, its own luma',
   ]];
   for (const k of keys) {
     const c = core.map((x) => x[k]);
-    agreement.push([k, ...[altA, altC, altD, altE, altB].map((alt) => spearman(c, alt.map((x) => x[k])).toFixed(4))]);
+    agreement.push([k, ...[altA, altC, altD, altE, altB, altF].map((alt) => spearman(c, alt.map((x) => x[k])).toFixed(4))]);
   }
   console.log(`\nHow much would each alternative change the statistics? Rank correlation with core's values over the same ${files.length} files:`);
   printTable(agreement);
@@ -206,6 +225,41 @@ function spearman(a: readonly number[], b: readonly number[]): number {
   return da && db ? num / Math.sqrt(da * db) : 1;
 }
 
+/**
+ * The library writes of an index run, alone: a copy of indexLibrary's BatchWriter statements (INSERT, then the
+ * UPDATE with every measured column) in transactions of 256 rows, into a fresh library made by openLibrary.
+ */
+async function dbWriteStage(count: number, folder: string, tmpRoot: string, rows: string[][]): Promise<void> {
+  const n = Math.max(count, 2000);
+  const db = openLibrary(path.join(tmpRoot, 'writes', 'library.db'));
+  try {
+    const rootId = Number(db.prepare('INSERT INTO roots (path, added_at) VALUES (?, ?)').run('/bench/root', new Date().toISOString()).lastInsertRowid);
+    const insert = db.prepare(`INSERT INTO images (root_id, rel_path, status, bytes, mtime_ms, indexed_at) VALUES (@rootId, @relPath, 'ok', @bytes, @mtimeMs, @now)`);
+    const update = db.prepare(`UPDATE images SET content_hash = @contentHash, bytes = @bytes, mtime_ms = @mtimeMs, width = @width, height = @height,
+      format = @format, channels = @channels, has_alpha = @hasAlpha, bit_depth = @bitDepth, pages = @pages,
+      status = 'ok', error = NULL, indexed_at = @now, brightness = @v, contrast = @v, saturation = @v,
+      colorfulness = @v, sharpness = @v, entropy = @v, edge_density = @v,
+      aspect_ratio = @v, megapixels = @v, alpha_fraction = @v, is_grayscale = 0 WHERE id = @id`);
+    const t = now();
+    const c = process.cpuUsage();
+    for (let start = 0; start < n; start += 256) {
+      const nowIso = new Date().toISOString();
+      db.transaction(() => {
+        for (let i = start; i < Math.min(n, start + 256); i++) {
+          const id = Number(insert.run({ rootId, relPath: `set/img_${i}.jpg`, bytes: 100000 + i, mtimeMs: 1700000000000 + i, now: nowIso }).lastInsertRowid);
+          update.run({ id, contentHash: i.toString(16).padStart(16, '0'), bytes: 100000 + i, mtimeMs: 1700000000000 + i, width: 1000, height: 800, format: 'jpeg', channels: 3, hasAlpha: 0, bitDepth: 'uchar', pages: 1, now: nowIso, v: Math.random() });
+        }
+      })();
+    }
+    rows.push([`library writes: insert + update, 256 per transaction (${n} rows)`, (cpuMs(c) / n).toFixed(2), ((now() - t) / n).toFixed(2)]);
+  } finally {
+    db.close();
+  }
+  const t = now();
+  const c = process.cpuUsage();
+  const scanned = await scanFolder(folder);
+  rows.push([`scanFolder (walk + stat), per file over ${scanned.files.length} files`, (cpuMs(c) / scanned.files.length).toFixed(3), ((now() - t) / scanned.files.length).toFixed(3)]);
+}
 interface Pipeline {
   name: string;
   lanes?: number;
@@ -232,14 +286,14 @@ function miruCopy(size: number, fit: 'inside' | 'outside', jsGray = false): Pipe
   };
 }
 
-/** The proposal: working copy 256 inside; thumbnail = that copy encoded (no resize); gray grid in JS from it. */
-function miruLean(lumaVips: boolean): Pipeline['work'] {
+/** Working copy 256 inside; thumbnail = that copy encoded (no resize); gray image in JS from it (box grid or its own luma). */
+function miruLean(gray: 'box' | 'own'): Pipeline['work'] {
   return async (f, _i, outDir) => {
     const buffer = await fs.readFile(f.absPath);
     const hash = await contentHash(buffer);
     await sharp(buffer, { limitInputPixels: false }).metadata();
     const color = await decodeWorking(buffer, THUMBNAIL_SIZE);
-    stats(color, lumaVips ? await grayGridLumaVips(color) : grayGridJs(color));
+    stats(color, gray === 'own' ? lumaPlane(color) : grayGridJs(color));
     await writeAtomically(thumbnailPath(outDir, hash), await sharp(color.data, rawOf(color)).webp({ quality: 80 }).toBuffer());
   };
 }
@@ -255,10 +309,8 @@ async function wholePipelines(files: readonly BenchFile[], tmpRoot: string, conc
         if (read.ok) await measureImage(read.buffer, read.contentHash, f.absPath, { cacheDir: outDir });
       },
     },
-    { name: 'copy of core pipeline (working copy 512 inside)', work: miruCopy(512, 'inside') },
     { name: 'alt A: core pipeline, gray grid in JS', work: miruCopy(512, 'inside', true) },
-    { name: 'alt B: A + working copy 256 inside, thumbnail = copy (no resize)', work: miruLean(false) },
-    { name: 'alt E: 256 copy, JS luma + vips grid, thumbnail = copy', work: miruLean(true) },
+    { name: 'alt B: A + working copy 256 inside, thumbnail = copy (no resize)', work: miruLean('box') },
     { name: `core measureImage at ${concurrency * 2} lanes (baseline also at ${concurrency * 2})`, lanes: concurrency * 2, work: async (f, _i, outDir) => {
       const read = await readImageFile(f.absPath);
       if (read.ok) await measureImage(read.buffer, read.contentHash, f.absPath, { cacheDir: outDir });
@@ -305,10 +357,10 @@ async function wholePipelines(files: readonly BenchFile[], tmpRoot: string, conc
   printTable(rows);
 }
 
-export async function profileStages(allFiles: readonly BenchFile[], tmpRoot: string, concurrency: number): Promise<void> {
+export async function profileStages(allFiles: readonly BenchFile[], folder: string, tmpRoot: string, concurrency: number): Promise<void> {
   const isolated = allFiles.filter((_, i) => i % 8 === 0);
   console.log(`\n1. stages in isolation: ${isolated.length} files (every 8th), one at a time, inputs already in memory`);
-  await isolatedStages(isolated, tmpRoot);
+  await isolatedStages(isolated, folder, tmpRoot);
   const whole = allFiles.filter((_, i) => i % 4 === 2);
   console.log(`\n2. whole pipelines: ${whole.length} files (every 4th), ${concurrency} lanes unless stated; each alternative between two baseline passes`);
   await wholePipelines(whole, tmpRoot, concurrency);

@@ -1,6 +1,6 @@
 // `npm run demo`: builds a demo library from bundled (generated) data and shows what Miru knows about it.
-// Steps: synthesise an illustration dataset with simulated raters, index it, import its ratings, then print a
-// summary and a few queries. (The desktop workbench opens here once it exists, issue 5.)
+// Steps: synthesise an illustration dataset with simulated raters, index it, import its ratings, score it with
+// the two bundled models, then print a summary and a few queries. (The desktop workbench opens here once it exists, issue 5.)
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,12 +11,16 @@ import { importRatings } from '../core/library/ratingsImport.js';
 import { libraryInfo } from '../core/library/libraryInfo.js';
 import { queryImages, parseFilter, parseSort } from '../core/library/queryImages.js';
 import { throttleProgress } from '../core/jobs/progress.js';
+import { addModel } from '../core/models/modelRegistry.js';
+import { scoreLibrary } from '../core/models/scoreLibrary.js';
+import { spearman } from '../core/analysis/correlation.js';
 import { terminalProgress } from '../core/cli/progressBar.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const demoDir = path.join(root, '.miru-demo');
 const dataset = path.join(demoDir, 'dataset');
 const dbPath = path.join(demoDir, 'demo.db');
+const BUNDLED_MODELS = ['miru-convnext-s', 'miru-vit-s'];
 const options = { images: 300, raters: 40, seed: 7, size: 384, classes: 5 as const };
 
 async function main(): Promise<void> {
@@ -54,6 +58,20 @@ async function main(): Promise<void> {
         );
       }
     };
+    for (const name of BUNDLED_MODELS) {
+      await addModel(db, path.join(root, 'assets/models', `${name}.onnx`));
+      const scored = await scoreLibrary(db, name, { onProgress: progress });
+      bar.stop();
+      const pairs = db
+        .prepare<[number], { score: number; rating: number }>(
+          `SELECT s.score, i.rating_mean AS rating FROM scores s JOIN images i ON i.id = s.image_id WHERE s.run_id = ? AND i.rating_count > 0`,
+        )
+        .all(scored.run);
+      console.log(
+        `  ${name}: ${scored.scored} scored, ${scored.skipped} already scored, on ${scored.ep} at ${scored.imagesPerSecond} images/s; ` +
+          `Spearman with mean human rating ${spearman(pairs.map((p) => p.score), pairs.map((p) => p.rating)).toFixed(3)}`,
+      );
+    }
     show('Highest rated, at least 3 ratings:', ['ratingCount>=3'], '-ratingMean');
     show('Most saturated:', [], '-saturation');
     show('Blurriest:', [], 'sharpness');

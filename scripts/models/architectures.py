@@ -51,7 +51,7 @@ class ConvNeXtBlock(nn.Module):
 
 class ConvNeXt(nn.Module):
     def __init__(self, depths: Sequence[int], dims: Sequence[int], classes: int, scalar_head: bool,
-                 layer_scale: float = 1e-6) -> None:
+                 layer_scale: float = 1e-6, aux_outputs: int = 0) -> None:
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, dims[0], kernel_size=4, stride=4), LayerNorm2d(dims[0]))
         self.downsample = nn.ModuleList()
@@ -64,6 +64,8 @@ class ConvNeXt(nn.Module):
         self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
         self.head = nn.Linear(dims[-1], classes)
         self.score_head = nn.Linear(dims[-1], 1) if scalar_head else None
+        # Training-only head (e.g. the synthetic attributes); forward() never calls it, so it is not exported.
+        self.aux_head = nn.Linear(dims[-1], aux_outputs) if aux_outputs else None
         self.apply(_init_weights)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -116,7 +118,7 @@ class ViTBlock(nn.Module):
 
 class ViT(nn.Module):
     def __init__(self, image_size: int, patch: int, dim: int, depth: int, heads: int, mlp_ratio: float,
-                 classes: int, scalar_head: bool) -> None:
+                 classes: int, scalar_head: bool, aux_outputs: int = 0) -> None:
         super().__init__()
         self.grid = image_size // patch
         self.patch_embed = nn.Conv2d(3, dim, kernel_size=patch, stride=patch)
@@ -126,6 +128,7 @@ class ViT(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, classes)
         self.score_head = nn.Linear(dim, 1) if scalar_head else None
+        self.aux_head = nn.Linear(dim, aux_outputs) if aux_outputs else None  # training only, as in ConvNeXt
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.apply(_init_weights)
@@ -158,4 +161,5 @@ def _init_weights(m: nn.Module) -> None:
 
 
 def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Parameters that forward() uses, i.e. what the exported model holds (training-only heads excluded)."""
+    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith('aux_head.'))

@@ -72,7 +72,12 @@ MODELS = {
     },
 }
 
-LOSS_WEIGHTS = {'ce': 1.0, 'emd': 1.0, 'scalar': 1.0}
+LOSS_WEIGHTS = {'ce': 1.0, 'emd': 1.0, 'scalar': 1.0, 'attributes': 1.0}
+# Auxiliary training targets: the synthetic attributes that carry weight in the truth (subjectX/subjectY are the
+# truth's null controls and are left out). A training-only head predicts them from the embedding; it is not part of
+# the exported model. The aesthetic is a weighted sum of these, so learning each one directly is much faster
+# than discovering all of them from the single score target (credit assignment) on a 2-core CPU budget.
+AUX_ATTRIBUTES = ['saturation', 'contrast', 'sharpness', 'noise', 'harmony', 'subjectSize', 'symmetry', 'resolution']
 TORCH_SEED = 1234
 TOLERANCE = 1e-4
 MAX_BYTES = 10 * 1024 * 1024
@@ -151,6 +156,10 @@ def load_dataset() -> dict:
     arrays['score'] = np.array([r['trueScore'] for r in records], dtype=np.float32)
     arrays['cls'] = np.array([r['trueClass'] - 1 for r in records], dtype=np.int64)
     arrays['files'] = np.array([r['file'] for r in records])
+    arrays['attributes'] = np.array([[r['attributes'][a] for a in truth['attributes']] for r in records],
+                                    dtype=np.float32)
+    arrays['attribute_names'] = list(truth['attributes'])
+    arrays['weights'] = np.array([truth['weights']['population'][a] for a in truth['attributes']])
     order = np.random.RandomState(SPLIT_SEED).permutation(len(records))
     n_hold = int(round(HOLDOUT_FRACTION * len(records)))
     arrays['holdout_idx'] = np.sort(order[:n_hold])
@@ -203,14 +212,25 @@ def metrics(logits: np.ndarray, scalar: np.ndarray, true_score: np.ndarray, true
     }
 
 
+def attribute_fit(prediction: np.ndarray, attributes: np.ndarray, names: list, weights: np.ndarray) -> dict:
+    """Least-squares fit of a prediction on the attributes, scaled so the fitted weights' absolute values sum to 1
+    like the truth's: which parts of the truth a model picked up (a diagnostic printed with the metrics)."""
+    design = np.concatenate([attributes.astype(np.float64), np.ones((len(attributes), 1))], axis=1)
+    coef = np.linalg.lstsq(design, prediction.astype(np.float64), rcond=None)[0][:-1]
+    coef = coef / np.abs(coef).sum()
+    return {n: {'fitted': round(float(c), 3), 'truth': round(float(w), 3)} for n, c, w in zip(names, coef, weights)}
+
+
 # ------------------------------------------------------------------------------------------------------ training
 
 def build(spec: dict) -> torch.nn.Module:
     a = spec['arch']
+    aux = len(AUX_ATTRIBUTES) if LOSS_WEIGHTS['attributes'] > 0 else 0
     if spec['family'] == 'convnext':
-        return ConvNeXt(a['depths'], a['dims'], len(CLASS_VALUES), scalar_head=True, layer_scale=a['layer_scale'])
+        return ConvNeXt(a['depths'], a['dims'], len(CLASS_VALUES), scalar_head=True, layer_scale=a['layer_scale'],
+                        aux_outputs=aux)
     return ViT(INPUT_SIZE, a['patch'], a['dim'], a['depth'], a['heads'], a['mlp_ratio'], len(CLASS_VALUES),
-               scalar_head=True)
+               scalar_head=True, aux_outputs=aux)
 
 
 def emd2(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -232,6 +252,8 @@ def train(name: str, spec: dict, data: dict) -> tuple[torch.nn.Module, dict]:
     model = build(spec)
     train_idx, hold_idx = data['train_idx'], data['holdout_idx']
     pixels, true_score, true_cls = data['pixels'], data['score'], data['cls']
+    aux_cols = [data['attribute_names'].index(a) for a in AUX_ATTRIBUTES]
+    aux_targets = data['attributes'][:, aux_cols]
     score_mean = float(true_score[train_idx].mean())
     score_std = float(true_score[train_idx].std())
     with torch.no_grad():  # start the scalar head at the mean so early steps learn ranking, not the offset
@@ -265,7 +287,7 @@ def train(name: str, spec: dict, data: dict) -> tuple[torch.nn.Module, dict]:
     for epoch in range(spec['epochs']):
         model.train()
         perm = torch.from_numpy(train_idx)[torch.randperm(len(train_idx), generator=gen)]
-        running = {'loss': 0.0, 'ce': 0.0, 'emd': 0.0, 'scalar': 0.0}
+        running = {'loss': 0.0, 'ce': 0.0, 'emd': 0.0, 'scalar': 0.0, 'attributes': 0.0}
         for s in range(steps_per_epoch):
             idx = perm[s * batch:(s + 1) * batch].numpy()
             x = to_input(pixels[idx]).contiguous(memory_format=memory_format)
@@ -277,16 +299,22 @@ def train(name: str, spec: dict, data: dict) -> tuple[torch.nn.Module, dict]:
             y_score = torch.from_numpy(true_score[idx])
             for g in opt.param_groups:
                 g['lr'] = lr_at(step)
-            logits, score, _ = model(x)
+            logits, score, embedding = model(x)
             ce = F.cross_entropy(logits, y_cls)
             emd = emd2(logits, y_cls)
             scalar = F.mse_loss(score[:, 0], y_score) / (score_std ** 2)
             loss = LOSS_WEIGHTS['ce'] * ce + LOSS_WEIGHTS['emd'] * emd + LOSS_WEIGHTS['scalar'] * scalar
+            if model.aux_head is not None:
+                # Attributes are uniform on [0, 1] (variance 1/12): MSE * 12 is 1 for a constant guess.
+                attributes = F.mse_loss(model.aux_head(embedding), torch.from_numpy(aux_targets[idx])) * 12.0
+                loss = loss + LOSS_WEIGHTS['attributes'] * attributes
+            else:
+                attributes = torch.zeros(())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             step += 1
-            for k, v in (('loss', loss), ('ce', ce), ('emd', emd), ('scalar', scalar)):
+            for k, v in (('loss', loss), ('ce', ce), ('emd', emd), ('scalar', scalar), ('attributes', attributes)):
                 running[k] += float(v) / steps_per_epoch
         logits_h, score_h, _ = predict(model, pixels[hold_idx])
         m = metrics(logits_h, score_h[:, 0], true_score[hold_idx], true_cls[hold_idx])
@@ -294,7 +322,7 @@ def train(name: str, spec: dict, data: dict) -> tuple[torch.nn.Module, dict]:
                         'holdout_spearman_ordinal': round(m['ordinal']['spearman'], 4),
                         'holdout_spearman_scalar': round(m['scalar']['spearman'], 4)})
         log(f'{name}: epoch {epoch + 1:2d}/{spec["epochs"]} loss {running["loss"]:.3f} (ce {running["ce"]:.3f} '
-            f'emd {running["emd"]:.3f} mse/var {running["scalar"]:.3f})  held-out spearman ordinal '
+            f'emd {running["emd"]:.3f} mse/var {running["scalar"]:.3f} attr {running["attributes"]:.3f})  held-out spearman ordinal '
             f'{m["ordinal"]["spearman"]:.3f} scalar {m["scalar"]["spearman"]:.3f}  [{time.time() - t0:.0f}s]')
     train_seconds = time.time() - t0
     model = model.to(memory_format=torch.contiguous_format).eval()
@@ -561,11 +589,15 @@ def main() -> None:
         hold = data['holdout_idx']
         logits, score, _ = predict(model, data['pixels'][hold])
         m = metrics(logits, score[:, 0], data['score'][hold], data['cls'][hold])
+        fit = attribute_fit(score[:, 0], data['attributes'][hold], data['attribute_names'], data['weights'])
+        log(f'{name}: scalar output fitted on the attributes (truth in brackets): ' +
+            ', '.join(f'{n} {v["fitted"]:+.3f} ({v["truth"]:+.3f})' for n, v in fit.items()))
         a = spec['arch']
         summary = (f'ConvNeXt, depths {a["depths"]}, dims {a["dims"]}' if spec['family'] == 'convnext' else
                    f'ViT, patch {a["patch"]}, dim {a["dim"]}, depth {a["depth"]}, heads {a["heads"]}, '
                    f'MLP {a["mlp_ratio"]:g}x')
-        results[name] = {'metrics': m, 'train': train_info, 'params': parameter_count(model), 'summary': summary}
+        results[name] = {'metrics': m, 'train': train_info, 'params': parameter_count(model), 'summary': summary,
+                         'attribute_fit': fit}
         if args.no_write:
             continue
         onnx_path = OUT_DIR / f'{name}.onnx'

@@ -9,6 +9,7 @@ import { defaultSynthOptions, generateSynthDataset } from '../../../core/synth/g
 import type { SynthOptions } from '../../../core/synth/generateDataset.js';
 import type { SynthTruth } from '../../../core/synth/truthFile.js';
 import { readSynthTruth } from '../../../core/synth/truthFile.js';
+import { spearman } from '../../../core/analysis/correlation.js';
 
 const tempRoot = await mkdtemp(path.join(os.tmpdir(), 'miru-synth-test-'));
 test.after(async () => {
@@ -64,36 +65,6 @@ async function load(dir: string): Promise<{ truth: SynthTruth; ratings: CsvRatin
   const truthText = await readFile(path.join(dir, 'truth.json'), 'utf8');
   const csvText = await readFile(path.join(dir, 'ratings.csv'), 'utf8');
   return { truth: await readSynthTruth(dir), ratings: parseRatingsCsv(csvText), truthText, csvText };
-}
-
-function ranks(values: readonly number[]): number[] {
-  const order = values.map((v, i) => ({ v, i })).sort((a, b) => a.v - b.v);
-  const out = new Array<number>(values.length);
-  for (let start = 0; start < order.length; ) {
-    let end = start;
-    while (end + 1 < order.length && order[end + 1].v === order[start].v) end++;
-    const avg = (start + end) / 2;
-    for (let k = start; k <= end; k++) out[order[k].i] = avg;
-    start = end + 1;
-  }
-  return out;
-}
-
-function spearman(x: readonly number[], y: readonly number[]): number {
-  const rx = ranks(x);
-  const ry = ranks(y);
-  const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
-  const mx = mean(rx);
-  const my = mean(ry);
-  let sxy = 0;
-  let sxx = 0;
-  let syy = 0;
-  for (let i = 0; i < rx.length; i++) {
-    sxy += (rx[i] - mx) * (ry[i] - my);
-    sxx += (rx[i] - mx) ** 2;
-    syy += (ry[i] - my) ** 2;
-  }
-  return sxy / Math.sqrt(sxx * syy);
 }
 
 /** The documented truth formula, recomputed from truth.json's weights. */
