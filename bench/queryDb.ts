@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { openLibrary } from '../core/library/openLibrary.js';
+import { openLibrary, refreshPlannerStatistics } from '../core/library/openLibrary.js';
 import { SCHEMA_VERSION } from '../core/library/migrations.js';
 import { BENCH_DIR, beta, fmtMs, gaussian, now, rng } from './benchUtil.js';
 
@@ -209,13 +209,13 @@ async function generate(p: QueryDbParams): Promise<void> {
   for (const ix of indexes) db.exec(ix.sql);
   console.log(`  recreated ${indexes.length} indexes (${indexes.map((i) => i.name).join(', ')}) in ${fmtMs(now() - t)}`);
 
-  // What `miru index` does after a run (core/cli/commands/indexCommand.ts): PRAGMA optimize on that connection.
+  // What `miru index` and `miru ratings import` do after a run (core/library/openLibrary.ts).
   t = now();
-  db.pragma('optimize');
+  refreshPlannerStatistics(db);
   const statRows = (db.prepare(`SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'`).pluck().get() as number)
     ? (db.prepare('SELECT count(*) FROM sqlite_stat1').pluck().get() as number)
     : 0;
-  console.log(`  PRAGMA optimize in ${fmtMs(now() - t)} (sqlite_stat1 rows afterwards: ${statRows})`);
+  console.log(`  planner statistics refreshed in ${fmtMs(now() - t)} (sqlite_stat1 rows afterwards: ${statRows})`);
   db.pragma('journal_mode = WAL');
   db.close();
   await fs.rename(tmp, QUERY_DB_PATH);

@@ -137,7 +137,7 @@ function planSummary(db: LibraryDb, p: Prepared, after: string | null): string {
 export async function runQueryExperiments(dbPath: string, prepared: Prepared[], samples: number): Promise<void> {
   const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'miru-bench-query-'));
   const copy = path.join(tmpDir, 'copy.db');
-  let t = now();
+  const t = now();
   await fs.copyFile(dbPath, copy);
   console.log(`copied the database to ${copy} in ${fmtMs(now() - t)}; ${samples} samples per page (early stop at 5 samples if p50 > ${4 * PAGE_GOAL_MS} ms)`);
   const db = openLibrary(copy);
@@ -258,6 +258,5 @@ export async function runQueryExperiments(dbPath: string, prepared: Prepared[], 
   } finally {
     db.close();
     await fs.rm(tmpDir, { recursive: true, force: true });
-    t = now();
   }
 }

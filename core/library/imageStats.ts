@@ -5,21 +5,18 @@
  * pass over the colour image (integer histograms only, reading whole 32-bit
  * words when the buffer is 4-byte aligned on a little-endian machine, else
  * bytes) and one sliding-window pass over the gray image. Intended inputs: a
- * colour downsample of at most 512 px on its longer side and a fixed 256x256
- * grayscale downsample; on a busy 2.6 GHz 2-vCPU VM a 512x512 call costs
- * about 1.4 ms of CPU in total (colour pass ~1.1 ms, gray pass ~0.25 ms).
+ * colour working copy of at most 256 px on its longer side (the same pixels
+ * the 256-px thumbnail is encoded from) and the fixed SHARPNESS_GRID x
+ * SHARPNESS_GRID (128x128) grayscale grid that grayGrid() derives from it.
  *
- * Expected caller pipeline (one decode per image, two resizes):
+ * Expected caller pipeline (one decode per image, one resize, no second
+ * libvips pipeline for the gray grid):
  *
  *   const color = await sharp(buf).rotate()
- *     .resize(512, 512, { fit: 'inside', withoutEnlargement: true })
- *     .toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
- *   const gray = await sharp(buf).rotate()
- *     .resize(SHARPNESS_GRID, SHARPNESS_GRID, { fit: 'fill' })
- *     .greyscale().raw().toBuffer({ resolveWithObject: true });
- *   computeImageStats(
- *     { data: color.data, width: color.info.width, height: color.info.height, channels: color.info.channels },
- *     { data: gray.data, width: gray.info.width, height: gray.info.height, channels: gray.info.channels });
+ *     .resize(256, 256, { fit: 'inside', withoutEnlargement: true })
+ *     .toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+ *   const working = { data: color.data, width: color.info.width, height: color.info.height, channels: color.info.channels };
+ *   computeImageStats(working, grayGrid(working, SHARPNESS_GRID));
  *
  * Documented choices
  * ------------------
@@ -45,9 +42,23 @@
  *   resampling (a grey image with 0..2 independent per-channel noise, saved as
  *   JPEG at quality 95 and decoded/resized by sharp, shows spreads up to ~5),
  *   while sepia or tinted images (spreads of tens of levels) are colour.
+ * - Gray grid (grayGrid): Rec. 601 luma of the colour working copy, with
+ *   each pixel composited onto mid grey by its alpha,
+ *   Y' = (a * Y + (255 - a) * 128) / 255, then an exact area-average (box)
+ *   resample to SHARPNESS_GRID x SHARPNESS_GRID: every output pixel is the
+ *   mean of the source area its footprint covers, partially covered source
+ *   pixels weighted by the covered fraction, rounded to 8 bits. The aspect
+ *   ratio is not kept (fit: 'fill'), so every image is judged on the same grid.
+ *   A working copy of 128 px or more on an axis is downsampled (or copied) on
+ *   that axis; a smaller one is upsampled, where each output footprint is
+ *   narrower than one source pixel, so it repeats that pixel (nearest-
+ *   neighbour-like) and blends the two neighbours only where a footprint
+ *   straddles their boundary: a tiny image gains no invented detail, only
+ *   hard steps between its blocks.
  * - Sharpness: variance of the 4-neighbour Laplacian
  *   L = up + down + left + right - 4*centre, in 0-255 units, over the interior
- *   (w-2)*(h-2) pixels of the fixed-size gray image.
+ *   (w-2)*(h-2) pixels of the fixed-size gray image (in the index: a 128x128
+ *   area-average grayscale downsample of the <= 256-px working copy).
  * - Edge density: fraction of interior gray pixels whose 3x3 Sobel gradient
  *   magnitude sqrt(Gx^2 + Gy^2) is strictly greater than
  *   SOBEL_EDGE_THRESHOLD = 100 (0-255 units; a clean vertical step of height h
@@ -91,8 +102,11 @@ export interface ImageStats {
   isGrayscale: boolean;
 }
 
-/** Side of the square grayscale grid the caller should resize to (fit: 'fill'). */
-export const SHARPNESS_GRID = 256;
+/**
+ * Side of the square grayscale grid sharpness and edge density are measured on (see grayGrid). At most half the
+ * working copy's 256-px long side, so for most images every grid cell averages two or more source pixels per axis.
+ */
+export const SHARPNESS_GRID = 128;
 
 /** Sobel magnitude (0-255 units) a pixel must strictly exceed to count as an edge. */
 export const SOBEL_EDGE_THRESHOLD = 100;
@@ -121,27 +135,27 @@ const satTotal = new Float64Array(256);
 /** Pixels per chunk: 255 * SAT_CHUNK_PX must fit in an int32 (saturation buckets, sum of G). */
 const SAT_CHUNK_PX = 1 << 22;
 
-function validate(img: RawImage, label: string, allowed: readonly number[]): void {
+function validate(img: RawImage, label: string, allowed: readonly number[], fn = 'computeImageStats'): void {
   if (img === null || typeof img !== 'object') {
-    throw new Error(`computeImageStats: ${label} image must be an object { data, width, height, channels }`);
+    throw new Error(`${fn}: ${label} image must be an object { data, width, height, channels }`);
   }
   const { data, width, height, channels } = img;
   if (!(data instanceof Uint8Array)) {
-    throw new Error(`computeImageStats: ${label} image data must be a Uint8Array (or Buffer) of 8-bit samples`);
+    throw new Error(`${fn}: ${label} image data must be a Uint8Array (or Buffer) of 8-bit samples`);
   }
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
-    throw new Error(`computeImageStats: ${label} image width/height must be positive integers, got ${width}x${height}`);
+    throw new Error(`${fn}: ${label} image width/height must be positive integers, got ${width}x${height}`);
   }
   if (!allowed.includes(channels)) {
     throw new Error(
-      `computeImageStats: ${label} image channels must be one of ${allowed.join(', ')}, got ${channels}`,
+      `${fn}: ${label} image channels must be one of ${allowed.join(', ')}, got ${channels}`,
     );
   }
   const expected = width * height * channels;
   if (data.length !== expected) {
     const hint = data.length === expected * 2 ? ' (looks like 16-bit samples; request 8-bit sRGB output from sharp)' : '';
     throw new Error(
-      `computeImageStats: ${label} image data length ${data.length} does not match ` +
+      `${fn}: ${label} image data length ${data.length} does not match ` +
         `width*height*channels = ${width}*${height}*${channels}; expected length ${expected}${hint}`,
     );
   }
@@ -468,9 +482,10 @@ function grayStats(img: RawImage): { sharpness: number; edgeDensity: number } {
 }
 
 /**
- * Compute per-image statistics. `color` is the <=512 px RGB/RGBA downsample
+ * Compute per-image statistics. `color` is the <=256 px RGB/RGBA working copy
  * (colour, luma and alpha stats); `gray` is the fixed SHARPNESS_GRID x
- * SHARPNESS_GRID grayscale downsample (sharpness, edge density).
+ * SHARPNESS_GRID grayscale grid, grayGrid(color, SHARPNESS_GRID) (sharpness,
+ * edge density).
  * Throws on malformed inputs; never returns NaN/Infinity.
  */
 export function computeImageStats(color: RawImage, gray: RawImage): ImageStats {

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
-import type { LibraryDb } from './openLibrary.js';
+import { refreshPlannerStatistics, type LibraryDb } from './openLibrary.js';
 import { scanFolder, type ScannedFile, type ScanProblem } from './scanFolders.js';
 import { readImageFile, measureImage, type ProbedImage, DEFAULT_MAX_PIXELS } from './probeImage.js';
 import type { ProgressListener } from '../jobs/progress.js';
@@ -148,6 +148,7 @@ export async function indexLibrary(db: LibraryDb, folders: string[], options: In
 
   // 4. Only a finished walk can say a file is gone: mark the unclaimed vanished rows missing.
   writer.markMissing([...vanished]);
+  refreshPlannerStatistics(db);
   summary.indexed = (db.prepare(`SELECT count(*) AS n FROM images WHERE status = 'ok'`).get() as { n: number }).n;
   return summary;
 }

@@ -161,6 +161,29 @@ export const migrations: Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    description: 'trigram full-text index on relative paths for path~ filters',
+    up: (db) => {
+      // `path~text` is a substring search: LIKE '%text%' scans in id order until a page fills, which is slow when
+      // the matches sit late in a million rows. A trigram index finds them directly. It is an external-content
+      // table over images(rel_path), kept current by triggers.
+      db.exec(`
+        CREATE VIRTUAL TABLE images_path_fts USING fts5(rel_path, content='images', content_rowid='id', tokenize='trigram');
+        CREATE TRIGGER images_path_fts_insert AFTER INSERT ON images BEGIN
+          INSERT INTO images_path_fts (rowid, rel_path) VALUES (new.id, new.rel_path);
+        END;
+        CREATE TRIGGER images_path_fts_delete AFTER DELETE ON images BEGIN
+          INSERT INTO images_path_fts (images_path_fts, rowid, rel_path) VALUES ('delete', old.id, old.rel_path);
+        END;
+        CREATE TRIGGER images_path_fts_update AFTER UPDATE OF rel_path ON images BEGIN
+          INSERT INTO images_path_fts (images_path_fts, rowid, rel_path) VALUES ('delete', old.id, old.rel_path);
+          INSERT INTO images_path_fts (rowid, rel_path) VALUES (new.id, new.rel_path);
+        END;
+        INSERT INTO images_path_fts (images_path_fts) VALUES ('rebuild');
+      `);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;

@@ -227,17 +227,23 @@ export function buildWhere(db: LibraryDb, filters: ImageFilter[]): { sql: string
         break;
       }
       case 'tag':
-        clauses.push(`${filter.has ? '' : 'NOT '}EXISTS (SELECT 1 FROM tags t WHERE t.image_id = images.id AND t.tag = ?)`);
+        if (!filter.has) clauses.push('NOT EXISTS (SELECT 1 FROM tags t WHERE t.image_id = images.id AND t.tag = ?)');
+        else clauses.push(membership(db, 'tags', 'tag', filter.tag));
         params.push(filter.tag);
         break;
       case 'rater': {
         const raterId = db.prepare<[string], number>('SELECT id FROM raters WHERE name = ?').pluck().get(filter.rater);
         if (raterId === undefined) throw new Error(`Unknown rater ${JSON.stringify(filter.rater)}. See \`miru info\` for rater counts.`);
-        clauses.push('EXISTS (SELECT 1 FROM ratings r WHERE r.image_id = images.id AND r.rater_id = ?)');
+        clauses.push(membership(db, 'ratings', 'rater_id', raterId));
         params.push(raterId);
         break;
       }
       case 'path':
+        // The trigram index narrows the candidates (it needs 3 characters); LIKE keeps the exact semantics.
+        if ([...filter.contains].length >= 3) {
+          clauses.push('images.id IN (SELECT rowid FROM images_path_fts WHERE images_path_fts MATCH ?)');
+          params.push(`"${filter.contains.replace(/"/g, '""')}"`);
+        }
         clauses.push(`images.rel_path LIKE ? ESCAPE '\\'`);
         params.push(`%${filter.contains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
         break;
@@ -248,6 +254,24 @@ export function buildWhere(db: LibraryDb, filters: ImageFilter[]): { sql: string
     params.push(status);
   }
   return { sql: clauses.length ? clauses.join(' AND ') : '1', params };
+}
+
+/** Above this many member rows, walking the sort index and probing membership beats collecting the members. */
+const MEMBERSHIP_LIST_LIMIT = 20_000;
+
+/**
+ * The clause for "image has this tag / was rated by this rater". A rare tag is fastest as `id IN (members)`
+ * (a few thousand lookups, then a small sort); a common one as a correlated EXISTS probe while walking the sort
+ * index, which stops as soon as a page is full. A bounded count on the covering index picks between them.
+ */
+function membership(db: LibraryDb, table: 'tags' | 'ratings', column: 'tag' | 'rater_id', value: string | number): string {
+  const members = db
+    .prepare<[string | number, number], number>(`SELECT count(*) FROM (SELECT 1 FROM ${table} WHERE ${column} = ? LIMIT ?)`)
+    .pluck()
+    .get(value, MEMBERSHIP_LIST_LIMIT + 1)!;
+  return members <= MEMBERSHIP_LIST_LIMIT
+    ? `images.id IN (SELECT image_id FROM ${table} WHERE ${column} = ?)`
+    : `EXISTS (SELECT 1 FROM ${table} m WHERE m.image_id = images.id AND m.${column} = ?)`;
 }
 
 const SELECT_COLUMNS = `images.id, roots.path AS root, rel_path, status, error, content_hash, bytes, width, height, format,
@@ -272,10 +296,12 @@ export function queryImages(db: LibraryDb, query: ImageQuery = {}): ImagePage {
   const rows: Record<string, unknown>[] = [];
   // Segment 1: non-NULL sort values, seeking past the cursor's (value, id).
   if (!cursor || cursor.v !== null) {
-    const seek = cursor ? `AND (images.${column}, images.id) ${cmp} (?, ?)` : '';
-    const notNull = column === 'id' ? '' : `AND images.${column} IS NOT NULL`;
-    const sql = `SELECT ${SELECT_COLUMNS} ${from} ${notNull} ${seek} ORDER BY images.${column} ${dir}, images.id ${dir} LIMIT ?`;
-    const params = [...where.params, ...(cursor ? [cursor.v, cursor.id] : []), limit + 1];
+    const byId = column === 'id';
+    const seek = !cursor ? '' : byId ? `AND images.id ${cmp} ?` : `AND (images.${column}, images.id) ${cmp} (?, ?)`;
+    const notNull = byId ? '' : `AND images.${column} IS NOT NULL`;
+    const order = byId ? `images.id ${dir}` : `images.${column} ${dir}, images.id ${dir}`;
+    const sql = `SELECT ${SELECT_COLUMNS} ${from} ${notNull} ${seek} ORDER BY ${order} LIMIT ?`;
+    const params = [...where.params, ...(!cursor ? [] : byId ? [cursor.id] : [cursor.v, cursor.id]), limit + 1];
     rows.push(...(db.prepare(sql).all(...params) as Record<string, unknown>[]));
   }
   // Segment 2: NULL sort values, by id.

@@ -2,7 +2,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { parse } from 'csv-parse';
-import type { LibraryDb } from './openLibrary.js';
+import { refreshPlannerStatistics, type LibraryDb } from './openLibrary.js';
 import { ImageResolver } from './imageRef.js';
 import { refreshRatingAggregates } from './ratingAggregates.js';
 import { getSetting, setSetting } from './settings.js';
@@ -115,6 +115,7 @@ export async function importRatings(db: LibraryDb, file: string, options: Rating
     refreshRatingAggregates(db, [...touched]);
     if (options.scale) setSetting(db, 'rating_scale', `${options.scale.min}:${options.scale.max}`);
   })();
+  refreshPlannerStatistics(db);
   return summary;
 }
 

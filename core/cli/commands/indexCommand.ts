@@ -33,7 +33,6 @@ export function registerIndex(program: Command): void {
           signal: controller.signal,
         });
         bar.stop();
-        db.pragma('optimize');
         if (opts.json) {
           printJson(summary);
           return;

@@ -36,6 +36,7 @@ test('a library written by schema version 1 migrates to the current version with
   assert.deepEqual(db.prepare('SELECT tag FROM tags').all(), [{ tag: 'keep' }]);
   const indexes = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'images_by_%'`).all() as { name: string }[];
   assert.ok(indexes.some((i) => i.name === 'images_by_rating_mean'));
+  assert.deepEqual(db.prepare(`SELECT rowid FROM images_path_fts WHERE images_path_fts MATCH '"b.p"'`).pluck().all(), [2], 'the path index covers rows from before it existed');
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
   assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
   assert.equal((db.pragma('integrity_check', { simple: true }) as string), 'ok');

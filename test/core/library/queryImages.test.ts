@@ -144,3 +144,35 @@ test('path filter treats % and _ literally', () => {
   const ids = queryImages(db, { filters: [parseFilter('path~%_')], limit: 1000 }).items.map((i) => i.id);
   assert.deepEqual(ids, [1000]);
 });
+
+test('a tag on more images than the membership list limit filters the same way (EXISTS plan)', () => {
+  const db = openLibrary(path.join(tempDir(), 'big.db'));
+  db.prepare(`INSERT INTO roots (id, path, added_at) VALUES (1, '/data', 'now')`).run();
+  db.transaction(() => {
+    const image = db.prepare(`INSERT INTO images (id, root_id, rel_path, bytes, mtime_ms, status, indexed_at, brightness) VALUES (?, 1, ?, 1, 1, 'ok', 'now', ?)`);
+    const tag = db.prepare(`INSERT INTO tags (image_id, tag, created_at) VALUES (?, 'common', 'now')`);
+    for (let id = 1; id <= 24_000; id++) {
+      image.run(id, `img_${id}.png`, (id * 7919) % 1000);
+      if (id % 8 !== 0) tag.run(id);
+    }
+  })();
+  const tagged = queryImages(db, { filters: [parseFilter('tag=common')], sort: parseSort('-brightness'), limit: 1000 });
+  assert.equal(tagged.items.length, 1000);
+  assert.ok(tagged.items.every((i) => i.id % 8 !== 0 && i.tags.includes('common')));
+  for (let i = 1; i < tagged.items.length; i++) assert.ok(tagged.items[i - 1]!.stats.brightness! >= tagged.items[i]!.stats.brightness!);
+  assert.equal(countImages(db, [parseFilter('tag=common')]), 21_000);
+  assert.equal(countImages(db, [parseFilter('tag!=common')]), 3_000);
+});
+
+test('path~ uses the trigram index and follows renames', () => {
+  const { db } = buildLibrary();
+  assert.equal(countImages(db, [parseFilter('path~img_12')]), 11); // img_12, img_120..img_129 (none are error rows)
+  db.prepare(`UPDATE images SET rel_path = 'renamed/zebra.png' WHERE id = 12`).run();
+  assert.deepEqual(queryImages(db, { filters: [parseFilter('path~zebra')] }).items.map((i) => i.id), [12]);
+  assert.equal(countImages(db, [parseFilter('path~img_12')]), 10);
+  db.prepare('DELETE FROM tags WHERE image_id = 12').run();
+  db.prepare('DELETE FROM ratings WHERE image_id = 12').run();
+  db.prepare('DELETE FROM images WHERE id = 12').run();
+  assert.equal(countImages(db, [parseFilter('path~zebra')]), 0);
+  assert.equal(countImages(db, [parseFilter('path~"quoted"')]), 0, 'quotes in the text are taken literally');
+});
