@@ -481,6 +481,118 @@ function grayStats(img: RawImage): { sharpness: number; edgeDensity: number } {
   return { sharpness, edgeDensity };
 }
 
+// ---------------------------------------------------------------- gray grid
+
+/** 128 * 65536: mid grey in the 16-bit fixed-point luma scale below. */
+const MID_GREY_FIX = 128 * 65536;
+
+// Scratch for grayGrid (synchronous, so one set serves every call), grown on demand.
+let ggRow = new Float64Array(0); // fixed-point luma of one source row
+let ggRows = new Float64Array(0); // every source row resampled horizontally: height x size
+let ggAcc = new Float64Array(0); // one output row while it is accumulated
+
+/** Area-average taps resampling `src` samples to `dst`: output i reads `count[i]` sources from `start[i]`, with weights `weight[i * stride + k]`. */
+interface BoxTaps {
+  start: Int32Array;
+  count: Int32Array;
+  weight: Float64Array;
+  stride: number;
+}
+
+/**
+ * Exact box weights in units of 1/dst of a source pixel: output i covers [i*src, (i+1)*src) and source j covers
+ * [j*dst, (j+1)*dst) on that scale, so each weight is the integer overlap of the two and every output's weights sum
+ * to `src`. Works for both directions: when src < dst an output lies inside one source pixel (one tap, weight src)
+ * or straddles two (two taps).
+ */
+function boxTaps(src: number, dst: number): BoxTaps {
+  const stride = Math.ceil(src / dst) + 1; // an interval of length src/dst touches at most this many pixels
+  const start = new Int32Array(dst);
+  const count = new Int32Array(dst);
+  const weight = new Float64Array(dst * stride);
+  for (let i = 0; i < dst; i++) {
+    const lo = i * src;
+    const hi = lo + src;
+    const j0 = Math.floor(lo / dst);
+    const j1 = Math.floor((hi - 1) / dst);
+    start[i] = j0;
+    count[i] = j1 - j0 + 1;
+    for (let j = j0; j <= j1; j++) weight[i * stride + j - j0] = Math.min(hi, (j + 1) * dst) - Math.max(lo, j * dst);
+  }
+  return { start, count, weight, stride };
+}
+
+/**
+ * The fixed-size grayscale grid sharpness and edge density are measured on (normally size = SHARPNESS_GRID), from
+ * the RGB/RGBA working copy: Rec. 601 luma in 16-bit fixed point (19595/38470/7471 per 65536, as the luma
+ * histogram uses, so grey stays exact), each pixel composited onto mid grey (128) weighted by its alpha, then an
+ * exact area-average resample to size x size (aspect ratio not kept), rounded half up to 8 bits. Downsampling
+ * averages every source pixel a cell covers, partial ones by their covered fraction; upsampling (an axis shorter
+ * than `size`) repeats each source pixel over the cells inside it and blends two neighbours only in a cell that
+ * straddles their boundary. The arithmetic is in integers held exactly in doubles (for any input below ~2e6
+ * pixels, far above the 256-px working copy), so results do not depend on summation order.
+ *
+ * Cost: one pass over the source (luma + horizontal taps), one over the h x size intermediate; no per-pixel
+ * allocation (the scratch rows are reused across calls); about 0.2 ms for a 256x256 RGBA input.
+ */
+export function grayGrid(color: RawImage, size: number): RawImage {
+  validate(color, 'color', COLOR_CHANNELS, 'grayGrid');
+  if (!Number.isInteger(size) || size <= 0) throw new Error(`grayGrid: size must be a positive integer, got ${size}`);
+  const { data, width: w, height: h, channels: ch } = color;
+  const n = size;
+  const xt = boxTaps(w, n);
+  const yt = boxTaps(h, n);
+  if (ggRow.length < w) ggRow = new Float64Array(w);
+  if (ggRows.length < h * n) ggRows = new Float64Array(h * n);
+  if (ggAcc.length < n) ggAcc = new Float64Array(n);
+  const row = ggRow;
+  const rows = ggRows;
+  const acc = ggAcc;
+  const { start: xs, count: xc, weight: xw, stride: xStride } = xt;
+
+  // Horizontal pass: luma of each source row, then its n box means (unnormalised).
+  for (let y = 0, i = 0; y < h; y++) {
+    if (ch === 4) {
+      // a * Y + (255 - a) * 128, all scaled by 65536: alpha-weighted blend onto mid grey, times 255.
+      for (let x = 0; x < w; x++, i += 4) {
+        const lum = 19595 * data[i] + 38470 * data[i + 1] + 7471 * data[i + 2];
+        row[x] = data[i + 3] * (lum - MID_GREY_FIX) + 255 * MID_GREY_FIX;
+      }
+    } else {
+      for (let x = 0; x < w; x++, i += 3) row[x] = 19595 * data[i] + 38470 * data[i + 1] + 7471 * data[i + 2];
+    }
+    const o = y * n;
+    for (let ox = 0; ox < n; ox++) {
+      const j0 = xs[ox];
+      const tb = ox * xStride;
+      const c = xc[ox];
+      let sum = 0;
+      for (let k = 0; k < c; k++) sum += xw[tb + k] * row[j0 + k];
+      rows[o + ox] = sum;
+    }
+  }
+
+  // Vertical pass: weighted sums of the resampled rows; weights total w (x) times h (y), luma scale 65536 (x 255 with alpha).
+  const den = w * h * 65536 * (ch === 4 ? 255 : 1);
+  const out = new Uint8Array(n * n);
+  const { start: ys, count: yc, weight: yw, stride: yStride } = yt;
+  for (let oy = 0; oy < n; oy++) {
+    acc.fill(0, 0, n);
+    const j0 = ys[oy];
+    for (let k = 0, c = yc[oy]; k < c; k++) {
+      const wt = yw[oy * yStride + k];
+      const r = (j0 + k) * n;
+      for (let ox = 0; ox < n; ox++) acc[ox] += wt * rows[r + ox];
+    }
+    const o = oy * n;
+    for (let ox = 0; ox < n; ox++) {
+      const v = Math.floor(acc[ox] / den + 0.5);
+      out[o + ox] = v < 255 ? v : 255; // never above 255 in exact arithmetic; belt and braces
+    }
+  }
+  return { data: out, width: n, height: n, channels: 1 };
+}
+
 /**
  * Compute per-image statistics. `color` is the <=256 px RGB/RGBA working copy
  * (colour, luma and alpha stats); `gray` is the fixed SHARPNESS_GRID x

@@ -2,14 +2,17 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { contentHash } from '../util/contentHash.js';
-import { computeImageStats, SHARPNESS_GRID, type ImageStats } from './imageStats.js';
+import { computeImageStats, grayGrid, SHARPNESS_GRID, type ImageStats, type RawImage } from './imageStats.js';
 import { THUMBNAIL_SIZE, thumbnailPath } from './thumbnails.js';
 import { describeFsError, REFUSED_EXTENSIONS } from './scanFolders.js';
 
 /** libvips' own default input limit (0x3FFF squared): safe against decompression bombs on any workstation. */
 export const DEFAULT_MAX_PIXELS = 268_402_689;
-/** Longest side of the working copy that statistics and the thumbnail are computed from (one decode per image). */
-const WORKING_SIZE = 512;
+/**
+ * Longest side of the working copy that statistics and the thumbnail are computed from (one decode and one resize
+ * per image): the thumbnail's own size, so the thumbnail is that copy encoded as it is, with no second resize.
+ */
+const WORKING_SIZE = THUMBNAIL_SIZE;
 
 export interface ProbedImage {
   contentHash: string;
@@ -118,18 +121,13 @@ export async function measureImage(buffer: Buffer, hash: string, absPath: string
   let thumb: Buffer | null = null;
   const thumbFile = thumbnailPath(options.cacheDir, hash);
   try {
-    const gray = await vipsStep(() =>
-      // Transparent areas are flattened onto mid grey first, so sharpness sees the image's own edges, not a black halo.
-      sharp(color.data, rawInput).flatten({ background: '#808080' }).resize(SHARPNESS_GRID, SHARPNESS_GRID, { fit: 'fill' }).greyscale().raw().toBuffer({ resolveWithObject: true }),
-    );
-    stats = computeImageStats(
-      { data: color.data, width: color.info.width, height: color.info.height, channels: color.info.channels },
-      { data: gray.data, width: gray.info.width, height: gray.info.height, channels: 1 },
-    );
+    const working: RawImage = { data: color.data, width: color.info.width, height: color.info.height, channels: color.info.channels };
+    // The gray grid is computed in JS from the working copy (no third libvips pipeline); transparent areas are
+    // composited onto mid grey, so sharpness sees the image's own edges, not a black halo.
+    stats = computeImageStats(working, grayGrid(working, SHARPNESS_GRID));
     if (!(await exists(thumbFile))) {
-      thumb = await vipsStep(() =>
-        sharp(color.data, rawInput).resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer(),
-      );
+      // The working copy already fits inside THUMBNAIL_SIZE (never enlarged): encode it as it is.
+      thumb = await vipsStep(() => sharp(color.data, rawInput).webp({ quality: 80 }).toBuffer());
     }
   } catch (error) {
     // An image whose layout the statistics cannot handle is this file's problem, never the end of the run.

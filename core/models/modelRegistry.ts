@@ -29,7 +29,7 @@ export interface AddModelOptions {
 export async function addModel(db: LibraryDb, modelFile: string, options: AddModelOptions = {}): Promise<{ model: StoredModel; info: ModelInfo }> {
   const absolute = path.resolve(modelFile);
   const bytes = await readModelFile(absolute);
-  const info = await inspectModel(bytes);
+  const info = await inspectModel(bytes, { sourceName: absolute });
   const cardFile = options.cardFile ?? siblingCard(absolute);
   let cardJson: unknown;
   if (cardFile) {

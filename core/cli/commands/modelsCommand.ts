@@ -20,7 +20,7 @@ export function registerModels(program: Command): void {
       } catch (error) {
         throw new Error(`Cannot read model ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
       }
-      const info = await inspectModel(bytes, { output: opts.output });
+      const info = await inspectModel(bytes, { output: opts.output, sourceName: file });
       if (opts.json) {
         printJson(info);
         return;
