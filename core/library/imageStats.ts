@@ -7,7 +7,9 @@
  * bytes) and one sliding-window pass over the gray image. Intended inputs: a
  * colour working copy of at most 256 px on its longer side (the same pixels
  * the 256-px thumbnail is encoded from) and the fixed SHARPNESS_GRID x
- * SHARPNESS_GRID (128x128) grayscale grid that grayGrid() derives from it.
+ * SHARPNESS_GRID (128x128) grayscale grid that grayGrid() derives from it;
+ * on a busy 2-vCPU Xeon VM a 256x256 call costs about 0.35-0.45 ms of CPU,
+ * and grayGrid about 0.3-0.4 ms more.
  *
  * Expected caller pipeline (one decode per image, one resize, no second
  * libvips pipeline for the gray grid):
@@ -533,7 +535,7 @@ function boxTaps(src: number, dst: number): BoxTaps {
  * pixels, far above the 256-px working copy), so results do not depend on summation order.
  *
  * Cost: one pass over the source (luma + horizontal taps), one over the h x size intermediate; no per-pixel
- * allocation (the scratch rows are reused across calls); about 0.2 ms for a 256x256 RGBA input.
+ * allocation (the scratch rows are reused across calls); about 0.4 ms of CPU for a 256x256 input.
  */
 export function grayGrid(color: RawImage, size: number): RawImage {
   validate(color, 'color', COLOR_CHANNELS, 'grayGrid');

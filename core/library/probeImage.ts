@@ -120,16 +120,21 @@ export async function measureImage(buffer: Buffer, hash: string, absPath: string
   let stats: ImageStats;
   let thumb: Buffer | null = null;
   const thumbFile = thumbnailPath(options.cacheDir, hash);
+  let encoding: Promise<Buffer> | null = null;
   try {
+    if (!(await exists(thumbFile))) {
+      // The working copy already fits inside THUMBNAIL_SIZE (never enlarged): encode it as it is. libvips encodes on
+      // a worker thread while the statistics below run on this one; the result is awaited after them.
+      encoding = vipsStep(() => sharp(color.data, rawInput).webp({ quality: 80 }).toBuffer());
+    }
     const working: RawImage = { data: color.data, width: color.info.width, height: color.info.height, channels: color.info.channels };
     // The gray grid is computed in JS from the working copy (no third libvips pipeline); transparent areas are
     // composited onto mid grey, so sharpness sees the image's own edges, not a black halo.
     stats = computeImageStats(working, grayGrid(working, SHARPNESS_GRID));
-    if (!(await exists(thumbFile))) {
-      // The working copy already fits inside THUMBNAIL_SIZE (never enlarged): encode it as it is.
-      thumb = await vipsStep(() => sharp(color.data, rawInput).webp({ quality: 80 }).toBuffer());
-    }
+    if (encoding) thumb = await encoding;
   } catch (error) {
+    // If the statistics threw first, the encode still settles; its outcome no longer matters.
+    encoding?.catch(() => {});
     // An image whose layout the statistics cannot handle is this file's problem, never the end of the run.
     return failed(`cannot compute statistics or thumbnail: ${((error as Error).message ?? String(error)).split('\n')[0]}`, hash);
   }

@@ -51,9 +51,12 @@ class ConvNeXtBlock(nn.Module):
 
 class ConvNeXt(nn.Module):
     def __init__(self, depths: Sequence[int], dims: Sequence[int], classes: int, scalar_head: bool,
-                 layer_scale: float = 1e-6, aux_outputs: int = 0) -> None:
+                 layer_scale: float = 1e-6, aux_outputs: int = 0, stem_norm: bool = True) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, dims[0], kernel_size=4, stride=4), LayerNorm2d(dims[0]))
+        # stem_norm=False drops the LayerNorm after the patchify conv: normalising each 4x4 patch's response vector
+        # throws away its amplitude, which is where local contrast, noise and blur show up.
+        stem = [nn.Conv2d(3, dims[0], kernel_size=4, stride=4)] + ([LayerNorm2d(dims[0])] if stem_norm else [])
+        self.stem = nn.Sequential(*stem)
         self.downsample = nn.ModuleList()
         self.stages = nn.ModuleList()
         for i, (depth, dim) in enumerate(zip(depths, dims)):

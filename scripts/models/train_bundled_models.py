@@ -62,7 +62,7 @@ MODELS = {
         'family': 'convnext',
         # Three stages so the last map is 8x8 at 128 px, the same grid as the ViT's tokens: a 4x4 map (a fourth
         # stage) would make saliency overlays too coarse to read.
-        'arch': {'depths': [1, 1, 3], 'dims': [32, 64, 128], 'layer_scale': 0.1},
+        'arch': {'depths': [1, 1, 3], 'dims': [32, 64, 128], 'layer_scale': 0.1, 'stem_norm': False},
         'epochs': 12, 'lr': 3e-3, 'weight_decay': 0.05, 'batch': 64, 'warmup_epochs': 1,
     },
     'miru-vit-s': {
@@ -228,7 +228,7 @@ def build(spec: dict) -> torch.nn.Module:
     aux = len(AUX_ATTRIBUTES) if LOSS_WEIGHTS['attributes'] > 0 else 0
     if spec['family'] == 'convnext':
         return ConvNeXt(a['depths'], a['dims'], len(CLASS_VALUES), scalar_head=True, layer_scale=a['layer_scale'],
-                        aux_outputs=aux)
+                        aux_outputs=aux, stem_norm=a['stem_norm'])
     return ViT(INPUT_SIZE, a['patch'], a['dim'], a['depth'], a['heads'], a['mlp_ratio'], len(CLASS_VALUES),
                scalar_head=True, aux_outputs=aux)
 
@@ -238,6 +238,16 @@ def emd2(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     cdf = torch.cumsum(torch.softmax(logits, dim=1), dim=1)
     true_cdf = torch.cumsum(F.one_hot(target, logits.shape[1]).to(logits.dtype), dim=1)
     return ((cdf - true_cdf) ** 2).sum(dim=1).mean()
+
+
+@torch.no_grad()
+def aux_r2(model: torch.nn.Module, pixels: np.ndarray, targets: np.ndarray, batch: int = 256) -> dict:
+    """Held-out R^2 of the training-only attribute head, per attribute (a diagnostic)."""
+    model.eval()
+    pred = torch.cat([model.aux_head(model(to_input(pixels[i:i + batch]))[2])
+                      for i in range(0, len(pixels), batch)]).numpy()
+    r2 = 1 - ((pred - targets) ** 2).mean(axis=0) / targets.var(axis=0)
+    return {a: round(float(v), 3) for a, v in zip(AUX_ATTRIBUTES, r2)}
 
 
 @torch.no_grad()
@@ -326,6 +336,9 @@ def train(name: str, spec: dict, data: dict) -> tuple[torch.nn.Module, dict]:
             f'{m["ordinal"]["spearman"]:.3f} scalar {m["scalar"]["spearman"]:.3f}  [{time.time() - t0:.0f}s]')
     train_seconds = time.time() - t0
     model = model.to(memory_format=torch.contiguous_format).eval()
+    if model.aux_head is not None:
+        log(f'{name}: held-out R^2 of the training-only attribute head: ' +
+            ', '.join(f'{k} {v:.2f}' for k, v in aux_r2(model, pixels[hold_idx], aux_targets[hold_idx]).items()))
     return model, {'train_seconds': train_seconds, 'history': history, 'steps': total}
 
 

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
 import {
   computeImageStats,
+  grayGrid,
   GRAYSCALE_TOLERANCE,
   SHARPNESS_GRID,
   SOBEL_EDGE_THRESHOLD,
@@ -160,7 +161,7 @@ test('1-px checkerboard: Laplacian variance 1020^2, Sobel cancels to 0', () => {
   const s = computeImageStats(solid(8, 8, [50, 50, 50]), checker);
   // Every interior pixel's 4 neighbours have the opposite value:
   //   centre 255: L = 0+0+0+0 - 4*255 = -1020;  centre 0: L = 4*255 - 0 = +1020.
-  // The 254x254 interior has equal counts of both (254 is even), so mean L = 0
+  // The (n-2)x(n-2) interior has equal counts of both (n-2 is even), so mean L = 0
   // and Var(L) = 1020^2 = 1,040,400.
   assert.equal(s.sharpness, 1020 * 1020);
   // Sobel: the right and left columns of every 3x3 window are identical
@@ -181,7 +182,7 @@ test('2x2-block checkerboard: every interior pixel is an edge; Laplacian varianc
   assert.ok(510 * Math.SQRT2 > SOBEL_EDGE_THRESHOLD);
   assert.equal(s.edgeDensity, 1);
   // Laplacian: s(x-1) + s(x+1) = 0 for every x (one neighbour agrees, one not),
-  // so L = -4 * 127.5 * s(x) s(y) = -/+510; s sums to 0 over x = 1..254, so the
+  // so L = -4 * 127.5 * s(x) s(y) = -/+510; s sums to 0 over x = 1..n-2, so the
   // mean is 0 and Var(L) = 510^2 = 260,100.
   assert.equal(s.sharpness, 510 * 510);
 });
@@ -194,9 +195,9 @@ test('edge density of a constant gray image is 0; a single step edge is a thin b
   const n = SHARPNESS_GRID;
   const step = grayImg(n, (x) => (x < n / 2 ? 0 : 200));
   const s = computeImageStats(solid(4, 4, [9, 9, 9]), step);
-  // |Gx| = 4*200 at columns n/2-1 and n/2; zero elsewhere -> 2 of 254 interior columns.
+  // |Gx| = 4*200 at columns n/2-1 and n/2; zero elsewhere -> 2 of n-2 interior columns.
   close(s.edgeDensity, 2 / (n - 2), 1e-12);
-  // Laplacian +200 at column n/2-1, -200 at n/2, 0 elsewhere: mean 0, var = 2*200^2/254.
+  // Laplacian +200 at column n/2-1, -200 at n/2, 0 elsewhere: mean 0, var = 2*200^2/(n-2).
   close(s.sharpness, (2 * 200 * 200) / (n - 2), 1e-9);
 
   // A step of exactly 25 levels gives |G| = 100, which does not exceed the threshold.
@@ -489,25 +490,191 @@ test('images larger than one internal chunk (> 4 Mpx) give the same exact result
   close(s.entropy, 1, 1e-12);
 });
 
+// ---------------------------------------------------------------- gray grid (area-average resample)
+
+/** 16-bit fixed-point Rec. 601 luma composited onto 128 by alpha, as a real number (the value grayGrid averages). */
+function lumaOnGrey(r: number, g: number, b: number, a = 255): number {
+  const y = (19595 * r + 38470 * g + 7471 * b) / 65536;
+  return (a * y + (255 - a) * 128) / 255;
+}
+
+/** Slow reference: each output cell is the integral of the luma over its footprint (float interval overlaps). */
+function grayGridReference(color: RawImage, n: number): number[] {
+  const { data, width: w, height: h, channels: ch } = color;
+  const out: number[] = [];
+  const overlap = (lo: number, hi: number, j: number): number => Math.max(0, Math.min(hi, j + 1) - Math.max(lo, j));
+  for (let oy = 0; oy < n; oy++) {
+    const ylo = (oy * h) / n;
+    const yhi = ((oy + 1) * h) / n;
+    for (let ox = 0; ox < n; ox++) {
+      const xlo = (ox * w) / n;
+      const xhi = ((ox + 1) * w) / n;
+      let sum = 0;
+      let area = 0;
+      for (let y = Math.floor(ylo); y < Math.min(h, Math.ceil(yhi)); y++) {
+        for (let x = Math.floor(xlo); x < Math.min(w, Math.ceil(xhi)); x++) {
+          const wt = overlap(xlo, xhi, x) * overlap(ylo, yhi, y);
+          const i = (y * w + x) * ch;
+          sum += wt * lumaOnGrey(data[i], data[i + 1], data[i + 2], ch === 4 ? data[i + 3] : 255);
+          area += wt;
+        }
+      }
+      out.push(sum / area);
+    }
+  }
+  return out;
+}
+
+test('grayGrid: output is always size x size, one channel', () => {
+  for (const [w, h] of [[1, 1], [1, 300], [300, 1], [256, 171], [171, 256], [97, 61], [256, 256], [600, 20]]) {
+    for (const ch of [3, 4]) {
+      const img = makeImage(w, h, ch, (x, y) => [x & 255, y & 255, (x + y) & 255, 200]);
+      for (const size of [1, 2, 3, 128]) {
+        const g = grayGrid(img, size);
+        assert.equal(g.width, size);
+        assert.equal(g.height, size);
+        assert.equal(g.channels, 1);
+        assert.equal(g.data.length, size * size, `${w}x${h}x${ch} -> ${size}`);
+      }
+    }
+  }
+  assert.equal(SHARPNESS_GRID, 128);
+});
+
+test('grayGrid: a constant image stays constant (down, equal and up)', () => {
+  for (const [w, h] of [[1, 1], [5, 3], [128, 128], [256, 171], [300, 300]]) {
+    // grey maps exactly; a colour maps to its rounded luma, round(124.199...) = 124; opaque RGBA is the same.
+    for (const [px, want] of [[[77, 77, 77], 77], [[200, 100, 50], 124], [[200, 100, 50, 255], 124], [[255, 255, 255], 255], [[0, 0, 0], 0]] as const) {
+      const g = grayGrid(solid(w, h, px), SHARPNESS_GRID);
+      assert.ok(g.data.every((v) => v === want), `${w}x${h} ${px.join(',')}: want ${want}, got ${[...new Set(g.data)].join(',')}`);
+    }
+  }
+});
+
+test('grayGrid: an exact 2x downsample gives the 2x2 box means (rounded half up)', () => {
+  const n = SHARPNESS_GRID;
+  // 1-px checkerboard of black and white: every 2x2 box holds two of each, mean 127.5 -> 128.
+  const checker = grayGrid(makeImage(2 * n, 2 * n, 3, (x, y) => ((x + y) & 1 ? [255, 255, 255] : [0, 0, 0])), n);
+  assert.ok(checker.data.every((v) => v === 128));
+  // Arbitrary grey values: each output is round((a + b + c + d) / 4), quarters and halves included.
+  const rand = rng(5);
+  const v = new Uint8Array(4 * n * n).map(() => Math.floor(rand() * 256));
+  const img = makeImage(2 * n, 2 * n, 3, (x, y) => [v[y * 2 * n + x], v[y * 2 * n + x], v[y * 2 * n + x]]);
+  const g = grayGrid(img, n);
+  for (let oy = 0; oy < n; oy++) {
+    for (let ox = 0; ox < n; ox++) {
+      const at = (x: number, y: number): number => v[y * 2 * n + x];
+      const sum = at(2 * ox, 2 * oy) + at(2 * ox + 1, 2 * oy) + at(2 * ox, 2 * oy + 1) + at(2 * ox + 1, 2 * oy + 1);
+      assert.equal(g.data[oy * n + ox], Math.floor(sum / 4 + 0.5), `cell ${ox},${oy}`);
+    }
+  }
+});
+
+test('grayGrid: fractional boxes weight partly covered pixels by the covered fraction', () => {
+  // 3 -> 2: cell 0 covers source [0, 1.5): pixel 0 whole, pixel 1 half; cell 1 covers [1.5, 3).
+  // Columns 0, 90, 180: (0 + 0.5*90) / 1.5 = 30 and (0.5*90 + 180) / 1.5 = 150; rows are identical.
+  const cols = [0, 90, 180];
+  const g = grayGrid(makeImage(3, 3, 3, (x) => [cols[x], cols[x], cols[x]]), 2);
+  assert.deepEqual([...g.data], [30, 150, 30, 150]);
+  // The same along y.
+  const gy = grayGrid(makeImage(3, 3, 3, (_x, y) => [cols[y], cols[y], cols[y]]), 2);
+  assert.deepEqual([...gy.data], [30, 30, 150, 150]);
+  // A single white centre pixel: each cell covers a quarter of it, 0.25 * 255 / 2.25 = 28.33 -> 28.
+  const dot = grayGrid(makeImage(3, 3, 3, (x, y) => (x === 1 && y === 1 ? [255, 255, 255] : [0, 0, 0])), 2);
+  assert.deepEqual([...dot.data], [28, 28, 28, 28]);
+  // 5 -> 3 (cells of 5/3 px): cell 0 = (p0 + 2/3 p1) / (5/3), cell 1 = (1/3 p1 + p2 + 1/3 p3) / (5/3),
+  // cell 2 = (2/3 p3 + p4) / (5/3).
+  const p = [0, 30, 60, 90, 120];
+  const g5 = grayGrid(makeImage(5, 5, 3, (x) => [p[x], p[x], p[x]]), 3);
+  assert.deepEqual([...g5.data.subarray(0, 3)], [12, 60, 108]); // 20 / (5/3), (10 + 60 + 30) / (5/3), (60 + 120) / (5/3)
+});
+
+test('grayGrid: upsampling repeats source pixels and blends only across a boundary', () => {
+  // 2 -> 3: cell 0 lies inside pixel 0, cell 2 inside pixel 1, cell 1 straddles both halves.
+  const g = grayGrid(makeImage(2, 2, 3, (x) => (x === 0 ? [0, 0, 0] : [200, 200, 200])), 3);
+  assert.deepEqual([...g.data], [0, 100, 200, 0, 100, 200, 0, 100, 200]);
+  // 2 -> 4: exact replication, no blending at all.
+  const g4 = grayGrid(makeImage(2, 2, 3, (x, y) => [x * 100 + y * 50, x * 100 + y * 50, x * 100 + y * 50]), 4);
+  assert.deepEqual([...g4.data], [0, 0, 100, 100, 0, 0, 100, 100, 50, 50, 150, 150, 50, 50, 150, 150]);
+  // A 1x1 image fills the whole grid; a 1-px line becomes stripes across it.
+  assert.ok(grayGrid(solid(1, 1, [9, 9, 9]), SHARPNESS_GRID).data.every((v) => v === 9));
+  const line = grayGrid(makeImage(1, 2, 3, (_x, y) => (y ? [255, 255, 255] : [0, 0, 0])), 4);
+  assert.deepEqual([...line.data], [0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255]);
+});
+
+test('grayGrid: transparent pixels are composited onto mid grey (128), weighted by alpha', () => {
+  const cases: Array<[readonly number[], number]> = [
+    [[255, 255, 255, 0], 128], // fully transparent white: mid grey
+    [[0, 255, 0, 0], 128], // fully transparent garbage colour: mid grey too
+    [[0, 0, 0, 255], 0], // opaque: its own luma
+    [[255, 255, 255, 51], 153], // 128 + (255 - 128) * 51/255 = 153.4
+    [[0, 0, 0, 128], 64], // 128 - 128 * 128/255 = 63.75
+  ];
+  for (const [px, want] of cases) {
+    const g = grayGrid(solid(4, 4, px), 2);
+    assert.ok(g.data.every((v) => v === want), `${px.join(',')}: want ${want}, got ${[...g.data].join(',')}`);
+  }
+  // Colour at alpha 102 (0.4): 0.4 * 124.1997 + 0.6 * 128 = 126.48 -> 126.
+  const mixed = grayGrid(solid(4, 4, [200, 100, 50, 102]), 2);
+  assert.equal(mixed.data[0], Math.round(lumaOnGrey(200, 100, 50, 102)));
+  assert.equal(mixed.data[0], 126);
+  // Alpha is blended per source pixel before averaging: half transparent, half opaque black -> (128 + 0) / 2 = 64.
+  const half = grayGrid(makeImage(2, 1, 4, (x) => (x === 0 ? [255, 0, 0, 0] : [0, 0, 0, 255])), 1);
+  assert.deepEqual([...half.data], [64]);
+});
+
+test('grayGrid: matches a slow area-integral reference on random images (RGB and RGBA, down and up)', () => {
+  const rand = rng(77);
+  for (let trial = 0; trial < 24; trial++) {
+    const w = 1 + Math.floor(rand() * (trial < 12 ? 300 : 40));
+    const h = 1 + Math.floor(rand() * (trial < 12 ? 300 : 40));
+    const ch = trial % 2 ? 4 : 3;
+    const size = [SHARPNESS_GRID, 7, 64, 33][trial % 4];
+    const img = makeImage(w, h, ch, () => [rand() * 256, rand() * 256, rand() * 256, rand() < 0.3 ? 0 : rand() * 256].map(Math.floor));
+    const got = grayGrid(img, size);
+    const want = grayGridReference(img, size);
+    for (let i = 0; i < want.length; i++) {
+      // Exact rounding of the exact mean; the reference's float sums get a hair of slack at a half level.
+      assert.ok(Math.abs(got.data[i] - want[i]) <= 0.5 + 1e-9, `trial ${trial} ${w}x${h}x${ch} -> ${size}, cell ${i}: ${got.data[i]} vs ${want[i]}`);
+    }
+  }
+});
+
+test('grayGrid: invalid inputs throw clear errors', () => {
+  assert.throws(() => grayGrid(solid(4, 4, [1, 2, 3]), 0), /grayGrid: size must be a positive integer, got 0/);
+  assert.throws(() => grayGrid(solid(4, 4, [1, 2, 3]), 2.5), /size must be a positive integer/);
+  assert.throws(() => grayGrid({ data: new Uint8Array(16), width: 4, height: 4, channels: 1 }, 8), /grayGrid: color image channels must be one of 3, 4, got 1/);
+  assert.throws(() => grayGrid({ data: new Uint8Array(47), width: 4, height: 4, channels: 3 }, 8), /grayGrid: .*expected length 48/);
+});
+
+test('grayGrid + computeImageStats: sharpness ranks a sharp image above its blurred copy', async () => {
+  // A 256-px working copy with fine texture, and the same after a Gaussian blur.
+  const rand = rng(12);
+  const sharpImg = makeImage(256, 192, 3, (x, y) => {
+    const v = ((x >> 2) + (y >> 2)) & 1 ? 200 : 40;
+    const j = Math.floor(rand() * 20);
+    return [v + j, v + j, v + j];
+  });
+  const blurred = await sharp(Buffer.from(sharpImg.data), { raw: { width: 256, height: 192, channels: 3 } }).blur(2).raw().toBuffer();
+  const soft: RawImage = { data: blurred, width: 256, height: 192, channels: 3 };
+  const a = computeImageStats(sharpImg, grayGrid(sharpImg, SHARPNESS_GRID));
+  const b = computeImageStats(soft, grayGrid(soft, SHARPNESS_GRID));
+  assert.ok(a.sharpness > 4 * b.sharpness, `sharp ${a.sharpness} vs blurred ${b.sharpness}`);
+  assert.ok(a.edgeDensity > b.edgeDensity, `edges ${a.edgeDensity} vs ${b.edgeDensity}`);
+});
+
 // ---------------------------------------------------------------- real decode via sharp
 
+/** The caller's pipeline (core/library/probeImage.ts): one decode to a <= 256-px working copy, gray grid in JS. */
 async function decodeLikeCaller(buf: Buffer): Promise<{ color: RawImage; gray: RawImage }> {
   const c = await sharp(buf)
     .rotate()
-    .resize(512, 512, { fit: 'inside', withoutEnlargement: true })
+    .resize(256, 256, { fit: 'inside', withoutEnlargement: true })
     .toColourspace('srgb')
-    .raw()
+    .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true });
-  const g = await sharp(buf)
-    .rotate()
-    .resize(SHARPNESS_GRID, SHARPNESS_GRID, { fit: 'fill' })
-    .greyscale()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return {
-    color: { data: c.data, width: c.info.width, height: c.info.height, channels: c.info.channels },
-    gray: { data: g.data, width: g.info.width, height: g.info.height, channels: g.info.channels },
-  };
+  const color: RawImage = { data: c.data, width: c.info.width, height: c.info.height, channels: c.info.channels };
+  return { color, gray: grayGrid(color, SHARPNESS_GRID) };
 }
 
 test('real PNG decoded through the caller pipeline: black | yellow halves', async () => {
@@ -523,8 +690,8 @@ test('real PNG decoded through the caller pipeline: black | yellow halves', asyn
     .png()
     .toBuffer();
   const { color, gray } = await decodeLikeCaller(png);
-  assert.equal(color.width, 512);
-  assert.equal(color.height, 256);
+  assert.equal(color.width, 256);
+  assert.equal(color.height, 128);
   // composite() may add an (opaque) alpha channel to the encoded PNG
   assert.ok(color.channels === 3 || color.channels === 4, `channels ${color.channels}`);
   assert.equal(gray.width, SHARPNESS_GRID);
@@ -543,7 +710,7 @@ test('real PNG decoded through the caller pipeline: black | yellow halves', asyn
   assert.ok(s.entropy >= 1 && s.entropy < 1.5, `entropy ${s.entropy}`);
   assert.equal(s.isGrayscale, false);
   assert.equal(s.alphaFraction, 0);
-  // One vertical seam in the 256x256 grid: a few of 254 columns are edges.
+  // One vertical seam in the 128x128 grid: a few of 126 columns are edges.
   assert.ok(s.edgeDensity > 0 && s.edgeDensity < 0.05, `edgeDensity ${s.edgeDensity}`);
   assert.ok(s.sharpness > 0, `sharpness ${s.sharpness}`);
 });
@@ -593,36 +760,40 @@ test('real RGBA PNG with a transparent half through the pipeline', async () => {
     .toBuffer();
   const { color, gray } = await decodeLikeCaller(png);
   assert.equal(color.channels, 4);
-  assert.ok(gray.channels === 1 || gray.channels === 2);
+  assert.equal(gray.channels, 1);
   const s = computeImageStats(color, gray);
   assertAllFinite(s);
   close(s.alphaFraction, 0.5, 0.01, 'alphaFraction');
-  // Visible pixels are the opaque blue (plus nothing else, since no resize happened).
+  // Visible pixels are the opaque blue (libvips resizes premultiplied, so the seam keeps the blue's colour).
   close(s.saturation, (220 - 30) / 220, 0.01, 'saturation');
   close(s.brightness, (0.299 * 30 + 0.587 * 120 + 0.114 * 220) / 255, 0.01, 'brightness');
+  // Gray grid: the transparent left half is mid grey, the blue half its luma, round(104.49) = 104.
+  const n = SHARPNESS_GRID;
+  assert.equal(gray.data[(n >> 1) * n + 10], 128);
+  assert.ok(Math.abs(gray.data[(n >> 1) * n + n - 10] - 104) <= 1, `blue luma ${gray.data[(n >> 1) * n + n - 10]}`);
 });
 
 // ---------------------------------------------------------------- timing (informational)
 
-test('timing sanity: 512x512 RGBA + 256x256 gray (printed, not asserted)', () => {
+test('timing sanity: 256x256 working copy + 128x128 gray grid (printed, not asserted)', () => {
   const rand = rng(99);
   // Worst case: uniform noise with 16 % randomly placed transparent pixels
   // (every data-dependent branch unpredictable).
-  const noise: RawImage = { data: new Uint8Array(512 * 512 * 4), width: 512, height: 512, channels: 4 };
+  const noise: RawImage = { data: new Uint8Array(256 * 256 * 4), width: 256, height: 256, channels: 4 };
   for (let i = 0; i < noise.data.length; i++) noise.data[i] = (rand() * 256) | 0;
   for (let i = 3; i < noise.data.length; i += 4) if (noise.data[i] < 40) noise.data[i] = 0;
   // Photo-like: smooth colour fields plus grain, a transparent corner block.
-  const photo = makeImage(512, 512, 4, (x, y) => {
+  const photo = makeImage(256, 256, 4, (x, y) => {
     const grain = (rand() - 0.5) * 24;
     return [
       Math.max(0, Math.min(255, 120 + 90 * Math.sin(x / 40) + grain)) | 0,
       Math.max(0, Math.min(255, 110 + 80 * Math.cos(y / 33) + grain)) | 0,
       Math.max(0, Math.min(255, 100 + 70 * Math.sin((x + y) / 57) + grain)) | 0,
-      x < 128 && y < 128 ? 0 : 255,
+      x < 64 && y < 64 ? 0 : 255,
     ];
   });
-  const photoRgb = makeImage(512, 512, 3, (x, y) => {
-    const o = (y * 512 + x) * 4;
+  const photoRgb = makeImage(256, 256, 3, (x, y) => {
+    const o = (y * 256 + x) * 4;
     return [photo.data[o], photo.data[o + 1], photo.data[o + 2]];
   });
   const gray = grayImg(SHARPNESS_GRID, (x, y) => (128 + 100 * Math.sin(x / 9) * Math.cos(y / 13) + (rand() - 0.5) * 30) | 0);
@@ -634,14 +805,14 @@ test('timing sanity: 512x512 RGBA + 256x256 gray (printed, not asserted)', () =>
   }
   // Best and median of several batches, in wall time and in this process's CPU
   // time (the latter is not inflated when a busy shared box deschedules us).
-  const batches = (img: RawImage): string => {
+  const batches = (img: RawImage, run: (img: RawImage) => number = (im) => computeImageStats(im, gray).sharpness): string => {
     const wall: number[] = [];
     const cpu: number[] = [];
     for (let rep = 0; rep < 7; rep++) {
       const iters = 30;
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      for (let i = 0; i < iters; i++) sink += computeImageStats(img, gray).sharpness;
+      for (let i = 0; i < iters; i++) sink += run(img);
       wall.push((performance.now() - t0) / iters);
       const c = process.cpuUsage(c0);
       cpu.push((c.user + c.system) / 1000 / iters);
@@ -652,8 +823,12 @@ test('timing sanity: 512x512 RGBA + 256x256 gray (printed, not asserted)', () =>
     };
     return `wall ${fmt(wall)} ms, cpu ${fmt(cpu)} ms (best/median of 7x30)`;
   };
-  console.log(`computeImageStats 512x512 RGBA photo-like + 256x256 gray: ${batches(photo)}`);
-  console.log(`computeImageStats 512x512 RGB  photo-like + 256x256 gray: ${batches(photoRgb)}`);
-  console.log(`computeImageStats 512x512 RGBA uniform noise + 256x256 gray: ${batches(noise)}`);
+  const grid = (im: RawImage): number => grayGrid(im, SHARPNESS_GRID).data[77];
+  console.log(`computeImageStats 256x256 RGBA photo-like + 128x128 gray: ${batches(photo)}`);
+  console.log(`computeImageStats 256x256 RGB  photo-like + 128x128 gray: ${batches(photoRgb)}`);
+  console.log(`computeImageStats 256x256 RGBA uniform noise + 128x128 gray: ${batches(noise)}`);
+  console.log(`grayGrid 256x256 RGBA -> 128x128: ${batches(photo, grid)}`);
+  console.log(`grayGrid 256x256 RGB  -> 128x128: ${batches(photoRgb, grid)}`);
+  console.log(`grayGrid 256x171 RGB  -> 128x128 (fractional rows): ${batches({ ...photoRgb, height: 171, data: photoRgb.data.subarray(0, 256 * 171 * 3) }, grid)}`);
   assert.ok(sink > 0);
 });
