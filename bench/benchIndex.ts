@@ -6,8 +6,7 @@
  * Runs alternate (baseline, miru, baseline, miru, ...) and the best and median of each are compared; the goal is
  * Miru >= 0.8x the baseline. A second Miru pass over the unchanged folder measures incremental indexing.
  *
- * Environment: BENCH_ROUNDS (default 2), BENCH_CONCURRENCY (default: Miru's own default), BENCH_PROFILE=1 to
- * always run the per-stage profile (it also runs whenever Miru misses the goal), BENCH_PROFILE=0 to never run it.
+ * Environment: BENCH_ROUNDS (default 2), BENCH_CONCURRENCY (default: Miru's own default).
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -19,7 +18,6 @@ import { scanFolder } from '../core/library/scanFolders.js';
 import { mapConcurrent } from '../core/util/mapConcurrent.js';
 import { ensureIndexImages, DEFAULT_INDEX_IMAGE_PARAMS } from './indexImages.js';
 import { fmtBytes, fmtMs, heading, median, now, printTable } from './benchUtil.js';
-import { profileStages } from './indexStages.js';
 
 const GOAL = 0.8;
 
@@ -133,12 +131,6 @@ async function main(): Promise<void> {
         `incremental pass: ${fmtMs(incrementalMs)} (${(median(miru) / incrementalMs).toFixed(0)}x faster than a full index); ` +
           `unchanged ${incremental.unchanged}, added ${incremental.added}, updated ${incremental.updated}, missing ${incremental.missing}, errors ${incremental.errors.length}`,
       );
-    }
-
-    const profile = process.env.BENCH_PROFILE;
-    if (profile === '1' || (profile !== '0' && ratioMedian < GOAL)) {
-      heading(`stage profile${profile === '1' ? '' : ` (Miru below ${GOAL}x)`}`);
-      await profileStages(files, dir, tmpRoot, concurrency);
     }
   } finally {
     await fs.rm(tmpRoot, { recursive: true, force: true });

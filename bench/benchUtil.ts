@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { SeededRandom } from '../core/synth/random.js';
 
 /** Repository root (the scripts run from dist/bench/). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -13,16 +14,10 @@ export const BENCH_DIR = path.join(REPO_ROOT, '.bench');
 
 export const now = (): number => performance.now();
 
-/** Deterministic PRNG (mulberry32): the same seed gives the same dataset on every machine. */
+/** A seeded random source as a plain function (the generators take `() => number`): core's SeededRandom. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new SeededRandom(seed);
+  return () => random.next();
 }
 
 /** Standard normal sample (Box-Muller). */
