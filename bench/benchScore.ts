@@ -5,6 +5,7 @@
  * scripts/models/make_convnext_tiny.py with Debian's torch (/usr/bin/python3). Goal: end-to-end >= 0.9x bare.
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { openLibrary, cacheDirFor } from '../core/library/openLibrary.js';
@@ -15,6 +16,7 @@ import { scoreLibrary } from '../core/models/scoreLibrary.js';
 import { InferencePool } from '../core/models/inferencePool.js';
 import { providerPlan } from '../core/models/executionProviders.js';
 import type { ModelCard } from '../core/models/modelCard.js';
+import type { PresetName } from '../core/models/presets.js';
 import { BENCH_DIR, REPO_ROOT, heading, now, printTable } from './benchUtil.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -22,7 +24,9 @@ const PYTHON = '/usr/bin/python3';
 interface Case {
   name: string;
   file: string;
-  card?: string;
+  preset?: PresetName;
+  /** Card overrides on top of the preset. */
+  card?: Record<string, unknown>;
   images: number;
   batch: number;
 }
@@ -42,14 +46,15 @@ async function main(): Promise<void> {
   const cases: Case[] = [
     { name: 'miru-convnext-s', file: path.join(REPO_ROOT, 'assets/models/miru-convnext-s.onnx'), images: 384, batch: 32 },
     { name: 'miru-vit-s', file: path.join(REPO_ROOT, 'assets/models/miru-vit-s.onnx'), images: 384, batch: 32 },
-    { name: 'convnext-tiny-448', file: tiny, card: 'deepghs', images: 32, batch: 8 },
+    // deepghs-aesthetic preprocessing (448 px stretch, 7 ordinal classes); the random model outputs logits.
+    { name: 'convnext-tiny-448', file: tiny, preset: 'deepghs-aesthetic', card: { outputs: { score: { name: 'logits', kind: 'ordinal', activation: 'softmax' } } }, images: 32, batch: 8 },
   ];
 
   console.log(`providers tried by --ep ${ep}: ${providerPlan(ep).tryOrder.join(', ')}`);
   const rows: string[][] = [['model', 'images', 'batch', 'ep', 'bare img/s', 'end-to-end img/s', 'ratio', 'goal 0.9x']];
   for (const c of cases) {
     const db = await benchLibrary(c.images);
-    const { model } = await addModel(db, c.file, { name: c.name, preset: c.card === 'deepghs' ? 'deepghs-aesthetic' : undefined });
+    const { model } = await addModel(db, c.file, { name: c.name, preset: c.preset, cardFile: c.card ? await writeCard(c.card) : undefined });
     const bare = await bareThroughput(c.file, model.card, c.batch, Math.min(c.images, 4 * c.batch), ep);
     const started = now();
     const summary = await scoreLibrary(db, c.name, { ep, batch: c.batch, force: true });
@@ -62,6 +67,12 @@ async function main(): Promise<void> {
   printTable(rows);
   console.log('end-to-end = files on disk -> decode/preprocess (sharp) -> inference (worker) -> scores in SQLite, wall time of `miru score --force`');
   console.log('bare = InferencePool.run on ready-made random tensors, same provider and batch, after one warm-up batch');
+}
+
+async function writeCard(card: Record<string, unknown>): Promise<string> {
+  const file = path.join(BENCH_DIR, `card-${process.pid}.json`);
+  await writeFile(file, JSON.stringify(card));
+  return file;
 }
 
 /** A fresh library over a cached synthetic dataset of `count` images (512 px base size, PNG and JPEG). */

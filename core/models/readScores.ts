@@ -33,7 +33,9 @@ export function readScore(raw: Float32Array, card: ModelCard): ScoredOutput | { 
       expected += values[i]! * probs[i]!;
       total += probs[i]!;
     }
-    return { score: total > 0 ? expected / total : NaN, probs, topLabels: null };
+    // Probabilities that sum to zero or less (raw logits read with activation 'none') have no expected value.
+    if (!(total > 0)) return { error: `the ${spec.name} values sum to ${total}, so they are not class probabilities; set outputs.score.activation to softmax in the card` };
+    return { score: expected / total, probs, topLabels: null };
   }
   let index = spec.label !== undefined ? labels.indexOf(spec.label) : argmax(probs);
   if (index < 0) index = argmax(probs);

@@ -89,27 +89,30 @@ class ConvNeXt(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, dim: int, heads: int) -> None:
+    def __init__(self, dim: int, heads: int, length: int) -> None:
         super().__init__()
+        self.dim = dim
         self.heads = heads
         self.head_dim = dim // heads
+        self.length = length
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, length, dim = x.shape
-        qkv = self.qkv(x).reshape(n, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        # Reshapes use -1 for the batch and Python ints for the rest, so the exported Reshapes get constant shapes
+        # instead of Shape/Gather/Concat subgraphs.
+        qkv = self.qkv(x).reshape(-1, self.length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]  # N,heads,L,head_dim
         attn = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) * (self.head_dim ** -0.5), dim=-1)
-        y = torch.matmul(attn, v).transpose(1, 2).reshape(n, length, dim)
+        y = torch.matmul(attn, v).transpose(1, 2).reshape(-1, self.length, self.dim)
         return self.proj(y)
 
 
 class ViTBlock(nn.Module):
-    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, length: int) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, heads)
+        self.attn = Attention(dim, heads, length)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
@@ -127,7 +130,8 @@ class ViT(nn.Module):
         self.patch_embed = nn.Conv2d(3, dim, kernel_size=patch, stride=patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid * self.grid, dim))
-        self.blocks = nn.ModuleList([ViTBlock(dim, heads, mlp_ratio) for _ in range(depth)])
+        length = 1 + self.grid * self.grid
+        self.blocks = nn.ModuleList([ViTBlock(dim, heads, mlp_ratio, length) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, classes)
         self.score_head = nn.Linear(dim, 1) if scalar_head else None

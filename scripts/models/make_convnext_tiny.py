@@ -1,14 +1,15 @@
 #!/usr/bin/python3
 """Write a ConvNeXt-Tiny-sized ONNX model with random weights, for `npm run bench:score` (issue 3, Benchmarks).
 
-    /usr/bin/python3 scripts/models/make_convnext_tiny.py OUT.onnx [--size 448] [--seed 0]
+    /usr/bin/python3 scripts/models/make_convnext_tiny.py OUT.onnx [--size 448] [--seed 0] [--card]
 
 Depths 3,3,9,3 and dims 96,192,384,768 (28M parameters, the size of deepghs' and WD's ConvNeXt models), input
 "image" [batch,3,size,size] NCHW, outputs "logits" [batch,7] (7 ordinal classes, like deepghs anime_aesthetic)
 and "embedding" [batch,768]; opset 17, dynamic batch axis "batch". The last stage's output is named
-"feature_map" (14x14 at 448 px) for saliency. Also writes OUT.card.json beside it (deepghs-aesthetic
-preprocessing: bilinear stretch, p/255, mean/std 0.5). Weights are random (fixed seed): only for timing, the
-scores mean nothing. About 110 MB, so it is generated at bench time and never committed.
+"feature_map" (14x14 at 448 px) for saliency. With --card, also writes OUT.card.json beside it
+(deepghs-aesthetic preprocessing: bilinear stretch, p/255, mean/std 0.5; softmax over the 7 logits); without it,
+`--preset deepghs-aesthetic` feeds it the same way. Weights are random (fixed seed): only for timing, the scores
+mean nothing. About 111 MB, so it is generated at bench time and never committed.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def main() -> None:
     parser.add_argument('out', type=Path, help='the .onnx file to write')
     parser.add_argument('--size', type=int, default=448, help='input size in pixels (square; default 448)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--card', action='store_true', help='also write OUT.card.json beside the model')
     args = parser.parse_args()
     if args.size % 32 != 0:
         sys.exit(f'--size must be a multiple of 32 (the network downsamples by 32), got {args.size}')
@@ -68,8 +70,9 @@ def main() -> None:
         'saliency': {'layer': 'feature_map'},
     }
     card_path = args.out.with_name(args.out.name.removesuffix('.onnx') + '.card.json')
-    card_path.write_text(json.dumps(card, indent=2) + '\n')
-    print(json.dumps({'out': str(args.out), 'card': str(card_path), 'parameters': parameter_count(model),
+    if args.card:
+        card_path.write_text(json.dumps(card, indent=2) + '\n')
+    print(json.dumps({'out': str(args.out), 'card': str(card_path) if args.card else None, 'parameters': parameter_count(model),
                       'bytes': info['bytes'], 'size': args.size, 'outputs': info['output_shapes'],
                       'saliencyLayer': {'name': info['saliency_layer'], 'shape': info['saliency_shape']},
                       'opset': info['opset'], 'nodes': info['nodes'], 'seconds': round(seconds, 1)}))

@@ -34,6 +34,7 @@ def export_with_layer(module: torch.nn.Module, dummy: torch.Tensor, path: Path, 
     opset 17 with a dynamic batch axis named "batch"; returns facts about the written file."""
     names = output_names + [layer_name]
     with torch.no_grad():
+        actual = module(dummy)
         torch.onnx.export(module, (dummy,), str(path), opset_version=17, input_names=[input_name],
                           output_names=names, dynamic_axes={k: {0: 'batch'} for k in [input_name] + names},
                           do_constant_folding=True)
@@ -43,6 +44,20 @@ def export_with_layer(module: torch.nn.Module, dummy: torch.Tensor, path: Path, 
         raise RuntimeError(f'{path}: exporter wrote outputs {[o.name for o in graph.output]}, want {names}')
     if layer_name not in {t for node in graph.node for t in node.output}:
         raise RuntimeError(f'{path}: no node produces {layer_name}')
+    # The exporter leaves some dims symbolic where shape computations hide them (e.g. after the ViT's CLS Expand);
+    # every dim but the batch is fixed, so write the true shapes, taken from the torch run above.
+    for value, tensor in zip(graph.output, actual):
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) != tensor.dim():
+            raise RuntimeError(f'{path}: {value.name} has rank {len(dims)} in ONNX but {tensor.dim()} in torch')
+        for i, d in enumerate(dims):
+            if i == 0:
+                d.dim_param = 'batch'
+            else:
+                d.dim_value = tensor.shape[i]
+    # Keep what is known about the layer (element type, shape with the symbolic batch) as value_info, so tools
+    # that read the graph see its shape without running shape inference.
+    graph.value_info.append(graph.output[len(output_names)])
     del graph.output[len(output_names)]
     proto.doc_string = doc
     if not is_dominator(graph, layer_name, input_name, score_output):

@@ -40,6 +40,12 @@ test('ordinal outputs that are already probabilities use activation none', () =>
   close(r.score, 0.5);
 });
 
+test('ordinal values that are not probabilities are an error that names the card field to fix', () => {
+  const r = readScore(Float32Array.of(-2, -1, -3), card({ name: 'logits', kind: 'ordinal', activation: 'none' }));
+  assert.ok('error' in r);
+  assert.match(r.error, /not class probabilities; set outputs.score.activation to softmax/);
+});
+
 test('classes: the named label\'s probability, or the top class\'s', () => {
   const spec = { name: 'y', kind: 'classes' as const, labels: ['bad', 'ok', 'good'], label: 'good' };
   const r = readScore(Float32Array.of(0, 0, Math.log(2)), card(spec));
