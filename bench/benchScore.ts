@@ -51,8 +51,11 @@ async function main(): Promise<void> {
   ];
 
   console.log(`providers tried by --ep ${ep}: ${providerPlan(ep).tryOrder.join(', ')}`);
+  // MIRU_BENCH_MODELS=name,name runs a subset (e.g. while another model is still training).
+  const only = process.env.MIRU_BENCH_MODELS?.split(',').map((n) => n.trim());
+  const selected = only ? cases.filter((c) => only.includes(c.name)) : cases;
   const rows: string[][] = [['model', 'images', 'batch', 'ep', 'bare img/s', 'end-to-end img/s', 'ratio', 'goal 0.9x']];
-  for (const c of cases) {
+  for (const c of selected) {
     const db = await benchLibrary(c.images);
     const { model } = await addModel(db, c.file, { name: c.name, preset: c.preset, cardFile: c.card ? await writeCard(c.card) : undefined });
     const bare = await bareThroughput(c.file, model.card, c.batch, Math.min(c.images, 4 * c.batch), ep);
