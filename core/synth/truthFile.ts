@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { AttributeWeights, PreferenceGroup } from './aestheticTruth.js';
 import type { AttributeName, ImageAttributes } from './attributes.js';
 import type { PixelBox } from './renderIllustration.js';
+import type { RaterProfile } from './raters.js';
 
 export interface SynthTruth {
   /** Format version of this file; bumped on incompatible changes. */
@@ -44,20 +45,8 @@ export interface SynthImageTruth {
   subjectBox: PixelBox;
 }
 
-export interface SynthRaterTruth {
-  /** As in ratings.csv, e.g. "rater_001". */
-  name: string;
-  /** Preference group (a key of weights.groups); null for spammers. */
-  group: PreferenceGroup | null;
-  /** Shift added to the rater's perceived rank position (0..1) before cutting into classes; 0 for spammers. */
-  bias: number;
-  /** Standard deviation of the rater's per-rating jitter in rank-position units; 0 for spammers. */
-  noise: number;
-  /** Rates uniformly at random, ignoring the image. */
-  spammer: boolean;
-  /** Inclusive range of classes the rater uses (flipped ratings may fall outside it). */
-  scaleRange: [number, number];
-}
+/** A simulated rater as truth.json records it: the same profile the generator rated with. */
+export type SynthRaterTruth = RaterProfile;
 
 export interface SynthFlippedRating {
   /** Image file name, as in ratings.csv. */
