@@ -90,7 +90,7 @@ export async function runInferenceJob<Row>(db: LibraryDb, job: InferenceJob<Row>
   };
   const progress = (done: number) => options.onProgress?.({ job: job.job, phase: 'infer', done, total });
   progress(0);
-  const decodeLanes = Math.max(2, os.availableParallelism());
+  const lanes = decodeLanes();
   const recordFailures = (failures: { imageId: number; file: string; error: string }[]) => {
     summary.failed += failures.length;
     for (const f of failures) if (summary.failures.length < MAX_REPORTED_FAILURES) summary.failures.push({ path: f.file, error: f.error });
@@ -135,7 +135,7 @@ export async function runInferenceJob<Row>(db: LibraryDb, job: InferenceJob<Row>
         // Preprocess this batch while the previous one is in the worker.
         const prepared: { image: PendingImage; tensor: Float32Array }[] = [];
         const decodeFailures: { imageId: number; file: string; error: string }[] = [];
-        await mapConcurrent(slice, decodeLanes, async (image) => {
+        await mapConcurrent(slice, lanes, async (image) => {
           try {
             prepared.push({ image, tensor: await preprocessImage(image.file, job.card) });
           } catch (error) {
@@ -158,6 +158,11 @@ export async function runInferenceJob<Row>(db: LibraryDb, job: InferenceJob<Row>
   summary.seconds = (performance.now() - started) / 1000;
   summary.imagesPerSecond = summary.seconds > 0 ? Math.round(((summary.processed + summary.failed) / summary.seconds) * 10) / 10 : 0;
   return summary;
+}
+
+/** Images decoded at once: sharp's work runs on libuv's pool, so one in flight per core keeps every core busy. */
+export function decodeLanes(): number {
+  return Math.max(2, os.availableParallelism());
 }
 
 /**

@@ -613,7 +613,9 @@ def write_readme(run: dict) -> None:
             for n, r in results.items()) + '.',
         '',
         'Both models learn the global, high-amplitude attributes (saturation, contrast) well and sharpness and '
-        'subject size largely, and get little or nothing of noise, harmony, symmetry and resolution. '
+        'subject size largely; noise only partly (head R^2 ' + ', '.join(
+            f'{r["aux_r2"].get("noise", float("nan")):.2f} `{n}`' for n, r in results.items()) + '), and harmony, '
+        'symmetry and resolution hardly at all. '
         '`resolution` (weight 0.087) is all but invisible after a stretch to 128 px. Noise is plain to a robust '
         'statistic (the median absolute Laplacian of the resized image correlates about 0.9 with it), but '
         'averaging features over the image mixes it with edge energy (contrast, sharpness). Palette harmony and '
@@ -736,8 +738,8 @@ def main() -> None:
             f'accuracy {o["accuracy"]:.4f} mae {o["mae_classes"]:.4f} (classes)')
         log(f'  {"":16s} scalar score output:    spearman {c["spearman"]:.4f} pearson {c["pearson"]:.4f} '
             f'mae {c["mae"]:.4f} (trueScore units)')
-        log(f'  {"":16s} trained in {r["train"]["train_seconds"] / 60:.1f} min wall, '
-            f'{r["train"]["cpu_seconds"] / 60:.1f} min CPU')
+        log(f'  {"":16s} trained in {r["train"]["train_seconds"] / 60:.1f} min (mean load average '
+            f'{r["train"]["mean_load_average"]:.1f} on 2 cores)')
     log(f'total {time.time() - t_all:.0f}s')
 
 
