@@ -184,6 +184,39 @@ export const migrations: Migration[] = [
       `);
     },
   },
+  {
+    version: 5,
+    description: 'saliency maps per (model, image, method, layer, target, options); rater groups',
+    up: (db) => {
+      db.exec(`
+        -- One map per image and explanation recipe; params is the canonical JSON of the method's options, so a
+        -- rerun of the same recipe finds what is stored (resume) and another recipe is stored beside it.
+        CREATE TABLE saliency (
+          model_id INTEGER NOT NULL REFERENCES models(id),
+          image_id INTEGER NOT NULL REFERENCES images(id),
+          method TEXT NOT NULL,
+          layer TEXT NOT NULL,
+          target TEXT NOT NULL,
+          params TEXT NOT NULL,
+          score REAL,
+          grid_h INTEGER NOT NULL,
+          grid_w INTEGER NOT NULL,
+          raw BLOB NOT NULL,
+          map BLOB NOT NULL,
+          provider TEXT,
+          elapsed_ms REAL,
+          created_at TEXT NOT NULL,
+          PRIMARY KEY (model_id, method, layer, target, params, image_id)
+        ) WITHOUT ROWID;
+        -- A rater's preference group, named by the user (or by an import); rater analysis filters on it.
+        CREATE TABLE rater_groups (
+          rater_id INTEGER PRIMARY KEY REFERENCES raters(id),
+          group_name TEXT NOT NULL
+        );
+        CREATE INDEX rater_groups_by_name ON rater_groups(group_name);
+      `);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;

@@ -6,9 +6,13 @@ a layer, Grad-CAM on a spatial map or on a token grid) carries over to the real 
 - ConvNeXt (Liu et al. 2022): 4x4 stride-4 "patchify" stem, stages of blocks with a depthwise 7x7 conv,
   LayerNorm, an inverted-bottleneck MLP (pointwise 4x, GELU, pointwise), layer scale and a residual; LayerNorm +
   2x2 stride-2 conv between stages; global average pool -> LayerNorm -> heads.
-- ViT (Dosovitskiy et al. 2021): patch-embedding conv, CLS token, learned positional embeddings, pre-norm blocks
+- ViT (Dosovitskiy et al. 2021): patch embedding, CLS token, learned positional embeddings, pre-norm blocks
   (multi-head self-attention written out with matmul/softmax so the ONNX graph is plain MatMul/Softmax, then an
-  MLP with GELU), final LayerNorm, heads on the CLS token.
+  MLP with GELU), final LayerNorm, heads on the CLS token. The patch embedding is either the original single
+  patch x patch conv or a convolutional stem (Xiao et al. 2021, "Early convolutions help transformers see
+  better"): stride-2 3x3 convs with BatchNorm and ReLU, then a 1x1 conv to the token width. Both give one token
+  per patch x patch cell; the stem trains faster and more stably on small data, and sees fine texture (noise)
+  that a single linear patch projection averages away.
 
 Every model returns (logits, score, embedding) -- or (logits, embedding) without a scalar head -- and names are
 given to the tensors Miru's saliency uses after export (see train_bundled_models.py).
@@ -122,12 +126,29 @@ class ViTBlock(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+def conv_stem(patch: int, widths: Sequence[int], dim: int) -> nn.Module:
+    """Xiao et al.'s stem: one stride-2 3x3 conv + BatchNorm + ReLU per width (their product of strides is the
+    patch size), then a 1x1 conv to the token width. In eval mode the export folds each BatchNorm into its conv."""
+    if 2 ** len(widths) != patch:
+        raise ValueError(f'a conv stem of {len(widths)} stride-2 convs makes {2 ** len(widths)}-px patches, not {patch}')
+    layers: list[nn.Module] = []
+    channels = 3
+    for width in widths:
+        layers += [nn.Conv2d(channels, width, kernel_size=3, stride=2, padding=1, bias=False),
+                   nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        channels = width
+    layers.append(nn.Conv2d(channels, dim, kernel_size=1))
+    return nn.Sequential(*layers)
+
+
 class ViT(nn.Module):
     def __init__(self, image_size: int, patch: int, dim: int, depth: int, heads: int, mlp_ratio: float,
-                 classes: int, scalar_head: bool, aux_outputs: int = 0) -> None:
+                 classes: int, scalar_head: bool, aux_outputs: int = 0,
+                 stem_widths: Sequence[int] | None = None) -> None:
         super().__init__()
         self.grid = image_size // patch
-        self.patch_embed = nn.Conv2d(3, dim, kernel_size=patch, stride=patch)
+        self.patch_embed = (conv_stem(patch, stem_widths, dim) if stem_widths
+                            else nn.Conv2d(3, dim, kernel_size=patch, stride=patch))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.grid * self.grid, dim))
         length = 1 + self.grid * self.grid

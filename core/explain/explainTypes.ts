@@ -1,0 +1,36 @@
+/**
+ * The shapes the explanation methods share (issue 4). Methods see tensors and scoring functions, never sessions:
+ * the orchestrator (explainImage.ts) owns the ONNX Runtime side, so each method is plain arithmetic that a unit
+ * test can drive with a closed-form scorer.
+ */
+
+/** One image's input tensor exactly as the model takes it (the card's layout), and its geometry. */
+export interface InputImage {
+  /** 3*height*width floats: C,H,W for NCHW, H,W,C for NHWC. */
+  tensor: Float32Array;
+  layout: 'NCHW' | 'NHWC';
+  height: number;
+  width: number;
+  /** The tensor value of a black pixel per tensor channel ((0 / scale - mean) / std, in the card's channel order). */
+  black: [number, number, number];
+}
+
+/** Scores a batch of input tensors (each shaped like InputImage.tensor) for the chosen target; one value each. */
+export type InputScorer = (tensors: Float32Array[]) => Promise<Float32Array>;
+
+/** One image's activations at a layer as a channel-major C x h x w map (token layers already regridded). */
+export interface ActivationMap {
+  data: Float32Array;
+  channels: number;
+  height: number;
+  width: number;
+}
+
+/** Scores a batch of modified activation maps (each shaped like ActivationMap.data) through the model's head. */
+export type ActivationScorer = (maps: Float32Array[]) => Promise<Float32Array>;
+
+/** A saliency map before ReLU and normalisation, row-major, at `grid` resolution. */
+export interface RawMap {
+  grid: [number, number];
+  raw: Float32Array;
+}
