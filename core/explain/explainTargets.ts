@@ -51,7 +51,8 @@ function scoreSpec(card: ModelCard): ScoreOutput {
  */
 export function appendTargetNodes(b: GraphBuilder, card: ModelCard, target: ExplainTarget, outputShape: readonly number[]): string {
   const spec = scoreSpec(card);
-  const batch = outputShape[0]!;
+  // -1, not the measured batch: the same target nodes serve fixed-batch backward graphs and dynamic-batch scorers.
+  const batch = -1;
   const classes = outputShape.length === 1 ? 1 : outputShape.slice(1).reduce((a, c) => a * c, 1);
   const out = outputShape.length === 2 ? spec.name : b.reshape(spec.name, [batch, classes]);
   if (target.kind !== 'score' && target.index >= classes) {

@@ -206,12 +206,16 @@ export async function buildGradientModel(request: GradientModelRequest): Promise
  * The model's bytes with `names` added as outputs, name only: ONNX Runtime infers their types, so no guess of
  * ours can make it reject the model (the same trick as models/onnx/probeShapes.ts).
  */
-function withOutputs(model: ModelProto, names: readonly string[]): Uint8Array {
+export function withNamedOutputs(model: ModelProto, names: readonly string[]): ModelProto {
   const copy = clone(ModelProtoSchema, model);
   const outputs = copy.graph!.output;
   const present = new Set(outputs.map((o) => o.name));
   for (const name of names) if (!present.has(name)) outputs.push(create(ValueInfoProtoSchema, { name }));
-  return saveOnnxModel(copy);
+  return copy;
+}
+
+function withOutputs(model: ModelProto, names: readonly string[]): Uint8Array {
+  return saveOnnxModel(withNamedOutputs(model, names));
 }
 
 /** Drops nodes and initializers no output needs (the original outputs' heads, say), so no time is spent on them. */
