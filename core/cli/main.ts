@@ -9,6 +9,8 @@ import { registerSynth } from './commands/synthCommand.js';
 import { registerDoctor } from './commands/doctorCommand.js';
 import { registerModels } from './commands/modelsCommand.js';
 import { registerScore } from './commands/scoreCommand.js';
+import { registerExplain } from './commands/explainCommand.js';
+import { registerProbe } from './commands/probeCommand.js';
 
 /** Thrown by commands for a failure the user can fix; printed as one line without a stack trace. */
 export class CliError extends Error {}
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   registerSynth(program);
   registerModels(program);
   registerScore(program);
+  registerExplain(program);
+  registerProbe(program);
   registerDoctor(program);
   return program;
 }

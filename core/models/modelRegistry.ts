@@ -27,6 +27,23 @@ export interface AddModelOptions {
  * against the model before anything is stored, so a wrong input name or layout fails here, not mid-run.
  */
 export async function addModel(db: LibraryDb, modelFile: string, options: AddModelOptions = {}): Promise<{ model: StoredModel; info: ModelInfo }> {
+  const { path: absolute, bytes, info, card, name } = await resolveModelFile(modelFile, options);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const existing = db.prepare<[string], { id: number }>('SELECT id FROM models WHERE name = ?').get(name);
+  const now = new Date().toISOString();
+  if (existing) {
+    db.prepare('UPDATE models SET path = ?, sha256 = ?, card = ? WHERE id = ?').run(absolute, sha256, JSON.stringify(card), existing.id);
+  } else {
+    db.prepare('INSERT INTO models (name, path, sha256, card, added_at) VALUES (?, ?, ?, ?, ?)').run(name, absolute, sha256, JSON.stringify(card), now);
+  }
+  return { model: getModel(db, name), info };
+}
+
+/**
+ * A model file with its card resolved and checked (preset, card file or `<model>.card.json`, what the graph
+ * says), without a library: what `models add` stores, and what `miru explain <image> --model file.onnx` runs.
+ */
+export async function resolveModelFile(modelFile: string, options: AddModelOptions = {}): Promise<{ path: string; name: string; bytes: Uint8Array; info: ModelInfo; card: ModelCard }> {
   const absolute = path.resolve(modelFile);
   const bytes = await readModelFile(absolute);
   const info = await inspectModel(bytes, { sourceName: absolute });
@@ -41,15 +58,7 @@ export async function addModel(db: LibraryDb, modelFile: string, options: AddMod
   }
   const name = options.name ?? (cardJson as { name?: string } | undefined)?.name ?? path.basename(absolute, path.extname(absolute));
   const card = resolveCard({ model: info, modelName: name, preset: options.preset, card: cardJson, cardSource: cardFile });
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const existing = db.prepare<[string], { id: number }>('SELECT id FROM models WHERE name = ?').get(name);
-  const now = new Date().toISOString();
-  if (existing) {
-    db.prepare('UPDATE models SET path = ?, sha256 = ?, card = ? WHERE id = ?').run(absolute, sha256, JSON.stringify(card), existing.id);
-  } else {
-    db.prepare('INSERT INTO models (name, path, sha256, card, added_at) VALUES (?, ?, ?, ?, ?)').run(name, absolute, sha256, JSON.stringify(card), now);
-  }
-  return { model: getModel(db, name), info };
+  return { path: absolute, name, bytes, info, card };
 }
 
 export function listModels(db: LibraryDb): StoredModel[] {
