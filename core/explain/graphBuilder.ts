@@ -48,7 +48,16 @@ export class GraphBuilder {
   }
 
   nodeMulti(opType: string, inputs: string[], outputCount: number, attributes: Record<string, AttributeValue> = {}, hint = opType): string[] {
-    const outputs = Array.from({ length: outputCount }, () => this.fresh(hint));
+    return this.emit(opType, inputs, Array.from({ length: outputCount }, () => this.fresh(hint)), attributes, hint);
+  }
+
+  /** A node whose output gets a chosen name (a model's named layers and outputs, when building test models). */
+  nodeNamed(output: string, opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}): string {
+    this.names.add(output);
+    return this.emit(opType, inputs, [output], attributes, opType)[0]!;
+  }
+
+  private emit(opType: string, inputs: string[], outputs: string[], attributes: Record<string, AttributeValue>, hint: string): string[] {
     this.graph.node.push(
       create(NodeProtoSchema, {
         opType,

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { promises as fs } from 'node:fs';
-import { inspectModel } from '../../models/onnx/inspectModel.js';
+import { inspectModel, type ModelInfo } from '../../models/onnx/inspectModel.js';
+import { loadOnnxModel } from '../../models/onnx/onnxModel.js';
+import { missingGradientRules } from '../../explain/gradientGraph.js';
 import { addModel, listModels } from '../../models/modelRegistry.js';
 import type { PresetName } from '../../models/presets.js';
 import { openDb, printJson } from '../options.js';
@@ -21,8 +23,9 @@ export function registerModels(program: Command): void {
         throw new Error(`Cannot read model ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
       }
       const info = await inspectModel(bytes, { output: opts.output, sourceName: file });
+      const gradientRules = gradientCoverage(bytes, info, opts.output);
       if (opts.json) {
-        printJson(info);
+        printJson({ ...info, gradientRules });
         return;
       }
       const shape = (s: (number | string)[]) => `[${s.join(', ')}]`;
@@ -32,6 +35,11 @@ export function registerModels(program: Command): void {
       console.log(`operators ${Object.entries(info.operators).sort((a, b) => b[1] - a[1]).map(([op, n]) => `${op}×${n}`).join(' ')}`);
       console.log(`layers (valid split points, input to output):`);
       for (const l of info.layers) console.log(`  ${l.kind.padEnd(7)} ${shape(l.shape).padEnd(22)} ${l.name}  (${l.op})`);
+      if (gradientRules.missing.length === 0) console.log('gradient rules: every operator from the input to the output has one (all explain methods run on backward graphs)');
+      else {
+        console.log(`gradient rules: none for ${gradientRules.missing.join(', ')}: input-gradient methods are unavailable;`);
+        console.log(`  gradcam/xgradcam at a layer before such an operator use central differences; ${gradientRules.layersWithRules.length} of ${info.layers.length} layers have rules all the way to the output`);
+      }
     });
   models
     .command('add')
@@ -68,4 +76,19 @@ export function registerModels(program: Command): void {
         db.close();
       }
     });
+}
+
+/**
+ * Which operators lack a backward rule (issue 4): on the path from the input to the output (input-gradient
+ * methods need all of them), and which layers have rules for everything after them (gradient CAMs there run on a
+ * backward graph; elsewhere Grad-CAM falls back to central differences).
+ */
+function gradientCoverage(bytes: Uint8Array, info: ModelInfo, output: string | undefined): { missing: string[]; layersWithRules: string[] } {
+  const model = loadOnnxModel(bytes);
+  const out = output ?? info.outputs[0]?.name;
+  if (!out || !info.inputs[0]) return { missing: [], layersWithRules: [] };
+  return {
+    missing: missingGradientRules(model, [info.inputs[0].name], out),
+    layersWithRules: info.layers.filter((l) => missingGradientRules(model, [l.name], out).length === 0).map((l) => l.name),
+  };
 }
