@@ -210,6 +210,12 @@ export class Explainer {
     };
   }
 
+  /** The target's gradient with respect to the input tensor, in the card's layout (input-gradient methods' raw material). */
+  async inputGradient(image: InputImage, targetText = 'score'): Promise<{ score: number; gradient: Float32Array }> {
+    const { scores, grads } = await this.inputGradients([image.tensor], parseTarget(targetText, this.card), 1);
+    return { score: scores[0]!, gradient: grads };
+  }
+
   /**
    * Backward graph against central differences for the Grad-CAM channel weights at a layer: how well the two
    * agree (Pearson r, and the largest difference relative to the largest weight).

@@ -263,23 +263,41 @@ function softmaxRule(ctx: RuleContext, g: string, log: boolean): InputGradients 
 
 function sliceRule(ctx: RuleContext, g: string): InputGradients {
   const { b, node } = ctx;
-  const x = node.input[0]!;
-  const inShape = ctx.shape(x);
+  const inShape = ctx.shape(node.input[0]!);
   const outShape = ctx.shape(node.output[0]!);
   const rank = inShape.length;
   const starts = requireInts(ctx, 1, 'starts');
   const axes = node.input[3] ? requireInts(ctx, 3, 'axes') : starts.map((_, i) => i);
   const steps = node.input[4] ? requireInts(ctx, 4, 'steps') : starts.map(() => 1);
-  const pads = Array(2 * rank).fill(0);
+  // The adjoint puts each gradient value back where Slice took it from: per axis, spread the values `step` apart
+  // (interleave step - 1 zeros via a padded extra axis), then pad (or crop) to the input's extent.
+  let grad = g;
+  const shape = [...outShape];
   axes.forEach((rawAxis, i) => {
     const axis = normAxis(rawAxis, rank);
-    if (steps[i] !== 1) throw new UnsupportedNodeError(`Slice ${node.name}: a step of ${steps[i]} has no rule (only step 1)`);
+    const step = steps[i]!;
+    if (step < 1) throw new UnsupportedNodeError(`Slice ${node.name}: a step of ${step} has no rule (only positive steps)`);
     const dim = inShape[axis]!;
     const start = Math.min(Math.max(starts[i]! < 0 ? starts[i]! + dim : starts[i]!, 0), dim);
+    const count = shape[axis]!;
+    if (step > 1 && count > 0) {
+      const lifted = [...shape.slice(0, axis + 1), 1, ...shape.slice(axis + 1)];
+      const pads = new Array<number>(2 * (rank + 1)).fill(0);
+      pads[axis + 1 + rank + 1] = step - 1;
+      grad = b.node('Pad', [b.reshape(grad, lifted), b.ints(pads)], { mode: 'constant' });
+      shape[axis] = count * step;
+      grad = b.reshape(grad, shape);
+    }
+    const spread = shape[axis]!;
+    const after = dim - start - spread;
+    const pads = new Array<number>(2 * rank).fill(0);
     pads[axis] = start;
-    pads[axis + rank] = dim - start - outShape[axis]!;
+    pads[axis + rank] = after;
+    // A negative pad crops: the zeros interleaved after the last taken element may reach past the input's end.
+    grad = b.node('Pad', [grad, b.ints(pads)], { mode: 'constant' });
+    shape[axis] = dim;
   });
-  return [b.node('Pad', [g, b.ints(pads)], { mode: 'constant' })];
+  return [grad];
 }
 
 function padRule(ctx: RuleContext, g: string): InputGradients {
