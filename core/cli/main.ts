@@ -9,6 +9,8 @@ import { registerSynth } from './commands/synthCommand.js';
 import { registerDoctor } from './commands/doctorCommand.js';
 import { registerModels } from './commands/modelsCommand.js';
 import { registerScore } from './commands/scoreCommand.js';
+import { registerAttribute } from './commands/attributeCommand.js';
+import { registerRaters } from './commands/ratersCommand.js';
 import { registerExplain } from './commands/explainCommand.js';
 import { registerProbe } from './commands/probeCommand.js';
 
@@ -29,6 +31,8 @@ export function buildProgram(): Command {
   registerSynth(program);
   registerModels(program);
   registerScore(program);
+  registerAttribute(program);
+  registerRaters(program);
   registerExplain(program);
   registerProbe(program);
   registerDoctor(program);

@@ -141,6 +141,7 @@ test('bad layers and targets get errors that say what is valid', async () => {
   try {
     const image = await testImage(card);
     await assert.rejects(explainer.explain(image, { method: 'gradcam', layer: 'no-such-tensor' }), /no tensor named no-such-tensor; candidates:/);
+    await assert.rejects(explainer.explain(image, { method: 'gradcam', layer: '/blocks.3/attn/Softmax_output_0' }), /is not a valid split point for output logits.*Valid split points near it: .*tokens/);
     await assert.rejects(explainer.explain(image, { method: 'gradcam', layer: 'embedding' }), /neither a spatial map .* nor a token sequence/);
     await assert.rejects(explainer.explain(image, { method: 'gradcam', target: 'class:5' }), /class 5 is out of range; logits has 5 classes \(0\.\.4\)/);
     await assert.rejects(explainer.explain(image, { method: 'gradcam', target: 'label:masterpiece' }), /has no label "masterpiece"; its labels are 1, 2, 3, 4, 5/);
