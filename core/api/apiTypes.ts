@@ -1,0 +1,187 @@
+/**
+ * The typed contract between the workbench UI and its hosts (issue 5). Both hosts (Electron IPC and `miru serve`
+ * over HTTP) bind one object implementing MiruApi; the renderer imports these types only, never core's code.
+ * Every method takes one JSON-serialisable input object and returns a JSON-serialisable result (binary maps and
+ * embeddings travel as base64 Float32 in `*F32` fields), so the same calls work over IPC and HTTP. Inputs are
+ * checked at runtime against the schemas in apiSchemas.ts before any method runs.
+ */
+
+/** A filter on the image list, as `miru list --filter` spells it (e.g. "ratingMean>=3", "tag=outlier", "score:miru-vit-s>=3.5"). */
+export type FilterExpression = string;
+
+export interface ListImagesInput {
+  filters: FilterExpression[];
+  /** "field" or "-field" (descending), e.g. "-score:miru-vit-s", "brightness". Default: id order. */
+  sort?: string;
+  limit: number;
+  /** The `next` cursor of the previous page. */
+  after?: string | null;
+  /** The model whose latest score each row carries (badges). */
+  scoreModel?: string | null;
+}
+
+export interface ImageSummary {
+  id: number;
+  relPath: string;
+  width: number | null;
+  height: number | null;
+  /** Content hash: thumbnails are served as /thumb/<hash>. */
+  hash: string | null;
+  ratingMean: number | null;
+  ratingCount: number;
+  tags: string[];
+  /** The latest score of `scoreModel`, when asked for. */
+  score: number | null;
+  status: 'ok' | 'error' | 'missing';
+}
+
+export interface ImagePageResult {
+  items: ImageSummary[];
+  next: string | null;
+}
+
+export interface CountInput {
+  filters: FilterExpression[];
+}
+
+export interface HistogramInput {
+  /** A numeric field ("brightness", "ratingMean", "score:miru-vit-s", ...). */
+  field: string;
+  filters: FilterExpression[];
+  bins: number;
+}
+
+export interface HistogramResult {
+  field: string;
+  min: number | null;
+  max: number | null;
+  /** bins + 1 edges, bins counts; images without a value are counted in `missing`. */
+  edges: number[];
+  counts: number[];
+  missing: number;
+}
+
+export interface FieldInfo {
+  /** Name used in filters and sort. */
+  name: string;
+  label: string;
+  group: 'image' | 'statistics' | 'ratings' | 'scores';
+}
+
+export interface ImageDetail extends ImageSummary {
+  path: string;
+  bytes: number;
+  format: string | null;
+  stats: Record<string, number | boolean | null>;
+  ratings: { rater: string; value: number }[];
+  scores: { model: string; run: number; score: number; probs: number[] | null; labels: string[] | null; topLabels: { label: string; p: number }[] | null }[];
+}
+
+export interface TagInput {
+  ids: number[];
+  add?: string[];
+  remove?: string[];
+}
+
+export interface TagResult {
+  /** Per tag, how many images changed (so undo can be exact). */
+  changed: Record<string, number[]>;
+}
+
+export interface ModelSummary {
+  name: string;
+  path: string;
+  card: unknown;
+  /** The provider its last run used, if any. */
+  provider: string | null;
+  scoredImages: number;
+}
+
+export interface AddModelInput {
+  file: string;
+  name?: string;
+  preset?: 'imagenet' | 'clip' | 'wd-tagger' | 'deepghs-aesthetic';
+  cardFile?: string;
+}
+
+export interface SaliencyInput {
+  imageId: number;
+  model: string;
+  method: string;
+  layer?: string;
+  target?: string;
+  /** Compute when nothing is stored (default true); false only reads the cache. */
+  compute?: boolean;
+}
+
+export interface SaliencyResultDto {
+  method: string;
+  layer: string;
+  target: string;
+  score: number | null;
+  grid: [number, number];
+  /** base64 little-endian Float32, 0..1, row-major at grid resolution. */
+  mapF32: string;
+  cached: boolean;
+  elapsedMs: number | null;
+}
+
+export type JobKind = 'index' | 'score' | 'embed' | 'explain';
+
+export interface StartJobInput {
+  kind: JobKind;
+  /** index: { roots: string[] }; score/embed: { model, batch?, ep? }; explain: { model, method, layer?, target?, filters? }. */
+  params: Record<string, unknown>;
+}
+
+export interface JobInfo {
+  id: number;
+  kind: JobKind;
+  status: 'running' | 'done' | 'failed' | 'cancelled';
+  phase: string;
+  done: number;
+  total: number | null;
+  startedAt: string;
+  /** Estimated seconds left from the rate so far; null while unknown. */
+  secondsLeft: number | null;
+  error: string | null;
+  /** Per-file failures (path, error), capped. */
+  failures: { path: string; error: string }[];
+  summary: unknown;
+}
+
+export interface SavedView {
+  name: string;
+  /** The UI's filter/sort state, as it appears in the URL query. */
+  query: string;
+}
+
+export type MiruEvent =
+  | { type: 'job'; job: JobInfo }
+  | { type: 'library-changed'; what: 'images' | 'tags' | 'ratings' | 'scores' | 'models' | 'saliency'; ids?: number[] };
+
+/** Every call the UI can make. */
+export interface MiruApi {
+  libraryInfo(input: Record<string, never>): Promise<{ path: string; images: number; errors: number; missing: number; raters: number; ratings: number; tags: number; roots: string[]; schemaVersion: number }>;
+  fields(input: Record<string, never>): Promise<FieldInfo[]>;
+  listImages(input: ListImagesInput): Promise<ImagePageResult>;
+  countImages(input: CountInput): Promise<{ count: number }>;
+  histogram(input: HistogramInput): Promise<HistogramResult>;
+  imageDetail(input: { id: number }): Promise<ImageDetail>;
+  /** Neighbours in the current list order, for previous/next. */
+  neighbours(input: { id: number; filters: FilterExpression[]; sort?: string }): Promise<{ previous: number | null; next: number | null }>;
+  listTags(input: Record<string, never>): Promise<{ tag: string; count: number }[]>;
+  tagImages(input: TagInput): Promise<TagResult>;
+  listRaters(input: Record<string, never>): Promise<{ name: string; ratings: number; group: string | null }[]>;
+  listModels(input: Record<string, never>): Promise<ModelSummary[]>;
+  addModel(input: AddModelInput): Promise<ModelSummary>;
+  saliency(input: SaliencyInput): Promise<SaliencyResultDto>;
+  startJob(input: StartJobInput): Promise<JobInfo>;
+  cancelJob(input: { id: number }): Promise<JobInfo>;
+  listJobs(input: Record<string, never>): Promise<JobInfo[]>;
+  listViews(input: Record<string, never>): Promise<SavedView[]>;
+  saveView(input: SavedView): Promise<SavedView[]>;
+  deleteView(input: { name: string }): Promise<SavedView[]>;
+}
+
+export type ApiMethod = keyof MiruApi;
