@@ -7,16 +7,13 @@
  * MIRU_BENCH_RISE_MASKS lowers the mask count for a quick look (the goal figures use 2000).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { resolveModelFile } from '../core/models/modelRegistry.js';
 import { Explainer, type ExplainRequest } from '../core/explain/explainer.js';
 import { loadInputImage } from '../core/explain/inputImage.js';
 import { generateSynthDataset } from '../core/synth/generateDataset.js';
 import type { ProviderChoice } from '../core/models/executionProviders.js';
-import { BENCH_DIR, REPO_ROOT, heading, median, now, printTable } from './benchUtil.js';
-
-const PYTHON = '/usr/bin/python3';
+import { BENCH_DIR, REPO_ROOT, ensureConvnextTiny, heading, median, now, printTable } from './benchUtil.js';
 
 interface Case {
   name: string;
@@ -31,15 +28,7 @@ async function main(): Promise<void> {
   const ep = (process.env.MIRU_BENCH_EP ?? 'auto') as ProviderChoice;
   const masks = Number(process.env.MIRU_BENCH_RISE_MASKS ?? 2000);
   mkdirSync(BENCH_DIR, { recursive: true });
-  const tiny = path.join(BENCH_DIR, 'convnext_tiny_448.onnx');
-  if (!existsSync(tiny)) {
-    console.log('Generating a ConvNeXt-Tiny-size model (448 px, random weights) with Debian torch ...');
-    try {
-      execFileSync(PYTHON, [path.join(REPO_ROOT, 'scripts/models/make_convnext_tiny.py'), tiny, '--size', '448'], { stdio: 'inherit' });
-    } catch {
-      throw new Error(`Generating ${tiny} needs Debian's torch: apt-get install python3-torch python3-onnx (then ${PYTHON} has them).`);
-    }
-  }
+  const tiny = ensureConvnextTiny();
   const tinyCard = path.join(BENCH_DIR, 'convnext-tiny-448.card.json');
   // deepghs-aesthetic preprocessing (448 px stretch); the random model's 'logits' read as 7 ordinal classes.
   if (!existsSync(tinyCard)) {

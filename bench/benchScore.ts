@@ -6,7 +6,6 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { openLibrary, cacheDirFor } from '../core/library/openLibrary.js';
 import { indexLibrary } from '../core/library/indexLibrary.js';
@@ -20,9 +19,7 @@ import { InferencePool } from '../core/models/inferencePool.js';
 import { providerPlan } from '../core/models/executionProviders.js';
 import type { ModelCard } from '../core/models/modelCard.js';
 import type { PresetName } from '../core/models/presets.js';
-import { BENCH_DIR, REPO_ROOT, heading, now, printTable } from './benchUtil.js';
-
-const PYTHON = '/usr/bin/python3';
+import { BENCH_DIR, REPO_ROOT, ensureConvnextTiny, heading, now, printTable } from './benchUtil.js';
 
 interface Case {
   name: string;
@@ -37,15 +34,7 @@ interface Case {
 async function main(): Promise<void> {
   const ep = (process.env.MIRU_BENCH_EP ?? 'auto') as 'auto';
   mkdirSync(BENCH_DIR, { recursive: true });
-  const tiny = path.join(BENCH_DIR, 'convnext_tiny_448.onnx');
-  if (!existsSync(tiny)) {
-    console.log('Generating a ConvNeXt-Tiny-size model (448 px, random weights) with Debian torch ...');
-    try {
-      execFileSync(PYTHON, [path.join(REPO_ROOT, 'scripts/models/make_convnext_tiny.py'), tiny, '--size', '448'], { stdio: 'inherit' });
-    } catch {
-      throw new Error(`Generating ${tiny} needs Debian's torch: apt-get install python3-torch python3-onnx (then ${PYTHON} has them).`);
-    }
-  }
+  const tiny = ensureConvnextTiny();
   const cases: Case[] = [
     { name: 'miru-convnext-s', file: path.join(REPO_ROOT, 'assets/models/miru-convnext-s.onnx'), images: 384, batch: 32 },
     { name: 'miru-vit-s', file: path.join(REPO_ROOT, 'assets/models/miru-vit-s.onnx'), images: 384, batch: 32 },

@@ -3,6 +3,8 @@
  * ratios against a baseline measured in the same run, because the machines they run on are shared and noisy.
  */
 import path from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { SeededRandom } from '../core/synth/random.js';
@@ -86,4 +88,22 @@ export function printTable(rows: string[][], rightAlignFrom = 1): void {
 
 export function heading(text: string): void {
   console.log(`\n== ${text} ${'='.repeat(Math.max(0, 100 - text.length))}`);
+}
+
+/**
+ * The ConvNeXt-Tiny-size model at 448 px with random weights that bench:score and bench:explain measure,
+ * generated once into .bench/ by scripts/models/make_convnext_tiny.py with Debian's torch (/usr/bin/python3).
+ */
+export function ensureConvnextTiny(): string {
+  const python = '/usr/bin/python3';
+  mkdirSync(BENCH_DIR, { recursive: true });
+  const file = path.join(BENCH_DIR, 'convnext_tiny_448.onnx');
+  if (existsSync(file)) return file;
+  console.log('Generating a ConvNeXt-Tiny-size model (448 px, random weights) with Debian torch ...');
+  try {
+    execFileSync(python, [path.join(REPO_ROOT, 'scripts/models/make_convnext_tiny.py'), file, '--size', '448'], { stdio: 'inherit' });
+  } catch {
+    throw new Error(`Generating ${file} needs Debian's torch: apt-get install python3-torch python3-onnx (then ${python} has them).`);
+  }
+  return file;
 }

@@ -32,3 +32,11 @@ export function openDb(dbPath: string | undefined, mode: 'create' | 'existing'):
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
+
+/** Ctrl-C aborts the returned signal (jobs stop after the work in flight and keep what they wrote); dispose unhooks it. */
+export function interruptible(reason?: Error): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort(reason);
+  process.once('SIGINT', onSigint);
+  return { signal: controller.signal, dispose: () => process.off('SIGINT', onSigint) };
+}

@@ -7,7 +7,7 @@
 import type { ActivationMap, ActivationScorer, InputImage, InputScorer, RawMap } from './explainTypes.js';
 import { checkInput, maskInput, scoreInBatches } from './perturbationMethods.js';
 import { SeededRandom } from '../synth/random.js';
-import { weightedSum } from './saliencyMaps.js';
+import { minMax, weightedSum } from './saliencyMaps.js';
 import { upsampleBilinear } from './upsample.js';
 
 /** A raw map with the per-channel weights that made it (sum_k weights[k] * A_k). */
@@ -79,26 +79,13 @@ export async function scoreCam(
       const channel = acts.data.subarray(k * plane, (k + 1) * plane);
       const upsampled = upsampleBilinear(channel, [acts.height, acts.width], [input.height, input.width], { alignCorners: true });
       // pytorch-grad-cam divides by (max - min + 1e-8): a constant channel becomes an all-black mask.
-      return maskInput(input, minMaxWithEpsilon(upsampled));
+      return maskInput(input, minMax(upsampled, 1e-8));
     },
     scoreInputs,
     { batch: options.batch, what },
   );
   const weights = softmax(scores);
   return { grid: [acts.height, acts.width], raw: weightedSum(acts, weights), weights };
-}
-
-function minMaxWithEpsilon(values: Float32Array): Float32Array {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of values) {
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  const out = new Float32Array(values.length);
-  const span = hi - lo + 1e-8;
-  for (let i = 0; i < values.length; i++) out[i] = (values[i]! - lo) / span;
-  return out;
 }
 
 function softmax(values: Float32Array): Float32Array {

@@ -11,8 +11,11 @@ export function reluMinMax(raw: Float32Array): Float32Array {
   return minMax(out);
 }
 
-/** Min-max to 0..1 (pytorch-grad-cam divides by max + 1e-7 after subtracting the min). */
-export function minMax(values: Float32Array): Float32Array {
+/**
+ * Min-max to 0..1: (v - min) / (max - min + epsilon). pytorch-grad-cam uses 1e-7 for final maps (scale_cam_image)
+ * and 1e-8 for Score-CAM's per-channel masks.
+ */
+export function minMax(values: Float32Array, epsilon = 1e-7): Float32Array {
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of values) {
@@ -22,7 +25,7 @@ export function minMax(values: Float32Array): Float32Array {
   const out = new Float32Array(values.length);
   const span = hi - lo;
   if (!(span > 0)) return out;
-  for (let i = 0; i < values.length; i++) out[i] = (values[i]! - lo) / (span + 1e-7);
+  for (let i = 0; i < values.length; i++) out[i] = (values[i]! - lo) / (span + epsilon);
   return out;
 }
 

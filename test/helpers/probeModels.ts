@@ -1,3 +1,4 @@
+import { meanScoreCard } from './tinyModels.js';
 import { create } from '@bufbuild/protobuf';
 import {
   AttributeProtoSchema,
@@ -77,11 +78,5 @@ export function probeModel(kind: ProbeModelKind, size: number): Uint8Array {
   return saveOnnxModel(create(ModelProtoSchema, { irVersion: 8n, opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: 13n })], producerName: 'miru-tests', graph }));
 }
 
-/** The card of every probe model (and of meanScoreModel): RGB 0..1, stretched to size x size, scalar score. */
-export function probeCard(name: string, size: number): ModelCard {
-  return {
-    name,
-    input: { name: 'x', layout: 'NCHW', size: [size, size], channels: 'RGB', resize: 'stretch', pad: [255, 255, 255], interpolation: 'bilinear', scale: 255, mean: [0, 0, 0], std: [1, 1, 1] },
-    outputs: { score: { name: 'score', kind: 'scalar' } },
-  };
-}
+/** The card of every probe model: meanScoreModel's (RGB 0..1, stretched to size x size, scalar score). */
+export const probeCard = meanScoreCard;

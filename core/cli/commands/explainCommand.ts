@@ -16,7 +16,7 @@ import { evaluateMethods, boxesByFileName, type MetricImage } from '../../explai
 import { loadInputImage } from '../../explain/inputImage.js';
 import { renderOverlay, COLORMAPS, type Colormap } from '../../explain/overlay.js';
 import { terminalProgress } from '../progressBar.js';
-import { collect, openDb, positiveInt, printJson } from '../options.js';
+import { collect, interruptible, openDb, positiveInt, printJson } from '../options.js';
 
 interface ExplainOpts {
   model: string;
@@ -196,9 +196,7 @@ async function runLibrary(opts: ExplainOpts, request: ExplainRequest): Promise<v
   if (!opts.db) throw new Error('Give an image to explain, or --db to explain the images of a library.');
   const db = openDb(opts.db, 'existing');
   const bar = terminalProgress();
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
+  const stop = interruptible();
   try {
     const summary = await explainLibrary(db, opts.model, request, {
       filters: opts.filter.map(parseFilter),
@@ -206,7 +204,7 @@ async function runLibrary(opts: ExplainOpts, request: ExplainRequest): Promise<v
       force: opts.force,
       ep: opts.ep,
       onProgress: throttleProgress(bar.listener),
-      signal: controller.signal,
+      signal: stop.signal,
     });
     bar.stop();
     if (opts.json) printJson(summary);
@@ -216,7 +214,7 @@ async function runLibrary(opts: ExplainOpts, request: ExplainRequest): Promise<v
       for (const f of summary.failures.slice(0, 10)) console.log(`  failed ${f.path}: ${f.error}`);
     }
   } finally {
-    process.off('SIGINT', onSigint);
+    stop.dispose();
     bar.stop();
     db.close();
   }

@@ -4,7 +4,7 @@ import { cacheDirFor } from '../../library/openLibrary.js';
 import { DEFAULT_MAX_PIXELS } from '../../library/probeImage.js';
 import { throttleProgress } from '../../jobs/progress.js';
 import { terminalProgress } from '../progressBar.js';
-import { openDb, positiveInt, printJson } from '../options.js';
+import { interruptible, openDb, positiveInt, printJson } from '../options.js';
 
 export function registerIndex(program: Command): void {
   program
@@ -19,10 +19,8 @@ export function registerIndex(program: Command): void {
     .action(async (folders: string[], opts: { db: string; maxPixels: number; concurrency?: number; retryErrors?: boolean; json?: boolean }) => {
       const db = openDb(opts.db, 'create');
       const bar = terminalProgress();
-      const controller = new AbortController();
       // Ctrl-C stops taking new files; everything finished so far is already committed.
-      const onSigint = () => controller.abort(new Error('Interrupted; finished files are saved, run the same command to continue.'));
-      process.once('SIGINT', onSigint);
+      const stop = interruptible(new Error('Interrupted; finished files are saved, run the same command to continue.'));
       try {
         const summary = await indexLibrary(db, folders, {
           cacheDir: cacheDirFor(opts.db),
@@ -30,7 +28,7 @@ export function registerIndex(program: Command): void {
           concurrency: opts.concurrency,
           retryErrors: opts.retryErrors,
           onProgress: throttleProgress(bar.listener),
-          signal: controller.signal,
+          signal: stop.signal,
         });
         bar.stop();
         if (opts.json) {
@@ -46,7 +44,7 @@ export function registerIndex(program: Command): void {
         for (const r of summary.refused.slice(0, 5)) console.log(`  refused ${r.path}: ${r.error}`);
         if (summary.refused.length > 5) console.log(`  ... and ${summary.refused.length - 5} more refused files`);
       } finally {
-        process.off('SIGINT', onSigint);
+        stop.dispose();
         bar.stop();
         db.close();
       }

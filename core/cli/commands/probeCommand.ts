@@ -14,7 +14,7 @@ import { parseFilter } from '../../library/queryImages.js';
 import type { ProviderChoice } from '../../models/executionProviders.js';
 import { throttleProgress } from '../../jobs/progress.js';
 import { terminalProgress } from '../progressBar.js';
-import { collect, openDb, positiveInt, printJson, wholeNumber } from '../options.js';
+import { collect, interruptible, openDb, positiveInt, printJson, wholeNumber } from '../options.js';
 
 const HELP = `
 Transforms (applied to the decoded original, EXIF orientation applied; L = Rec. 601 luma):
@@ -66,9 +66,7 @@ export function registerProbe(program: Command): void {
       const filters = opts.filter.map(parseFilter);
       const db = openDb(opts.db, 'existing');
       const bar = terminalProgress();
-      const controller = new AbortController();
-      const onSigint = () => controller.abort();
-      process.once('SIGINT', onSigint);
+      const stop = interruptible();
       try {
         const report = await probeSensitivity(db, opts.model, {
           transforms,
@@ -79,13 +77,13 @@ export function registerProbe(program: Command): void {
           ep: opts.ep,
           batch: opts.batch,
           onProgress: throttleProgress(bar.listener),
-          signal: controller.signal,
+          signal: stop.signal,
         });
         bar.stop();
         if (opts.json) printJson(report);
         else console.log(formatProbeReport(report));
       } finally {
-        process.off('SIGINT', onSigint);
+        stop.dispose();
         bar.stop();
         db.close();
       }

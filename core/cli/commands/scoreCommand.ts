@@ -4,17 +4,10 @@ import { embedLibrary, type EmbeddingPool } from '../../models/embedLibrary.js';
 import type { ProviderChoice } from '../../models/executionProviders.js';
 import { throttleProgress } from '../../jobs/progress.js';
 import { terminalProgress } from '../progressBar.js';
-import { openDb, positiveInt, printJson } from '../options.js';
+import { interruptible, openDb, positiveInt, printJson } from '../options.js';
 
 const EP_HELP = 'execution provider: auto | cuda | webgpu | dml | coreml | cpu';
 
-/** Ctrl-C stops after the batches in flight; everything written so far is kept and a rerun resumes. */
-function interruptible(): { signal: AbortSignal; dispose: () => void } {
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
-  return { signal: controller.signal, dispose: () => process.off('SIGINT', onSigint) };
-}
 
 export function registerScore(program: Command): void {
   program
