@@ -39,7 +39,7 @@ export function recipeParams(request: ExplainRequest): string {
   const options: Record<string, unknown> = {};
   if (request.method === 'rise') options.rise = { masks: request.rise?.masks ?? 2000, grid: request.rise?.grid ?? 7, keep: request.rise?.keep ?? 0.5, seed: request.rise?.seed ?? 0 };
   if (request.method === 'occlusion') options.occlusion = { window: request.occlusion?.window ?? null, stride: request.occlusion?.stride ?? null };
-  if (request.method === 'integrated-gradients') options.ig = { steps: request.steps ?? 32, baseline: request.baseline ?? 'black' };
+  if (request.method === 'integrated-gradients') options.ig = { steps: request.steps ?? 32, baseline: request.baseline ?? 'zero' };
   if (request.method === 'smoothgrad') options.smoothgrad = { samples: request.samples ?? 25, noise: request.noise ?? 0.15, seed: request.seed ?? 0 };
   if (request.numeric) options.numeric = true;
   return canonicalJson(options);

@@ -11,7 +11,6 @@ import { parseTarget } from './explainTargets.js';
 import { loadInputImage } from './inputImage.js';
 import { confidenceChange, deletionInsertion, type FaithfulnessCase } from './faithfulness.js';
 import { pointingGameHit, pointingGameSummary, type PointingGameSummary } from './pointingGame.js';
-import { blackPixel } from './inputImage.js';
 
 export interface MetricImage {
   path: string;
@@ -50,12 +49,12 @@ export async function evaluateMethods(explainer: Explainer, images: MetricImage[
   const target = parseTarget(base.target ?? 'score', card);
   const scorer = explainer.inputScorer(target);
   const inputs = await Promise.all(images.map((image) => loadInputImage(image.path, card)));
-  // "No evidence" for average drop: the score of an all-black image, whatever the score's units.
-  const black = blackPixel(card);
+  // "No evidence" for average drop: the score of the baseline image (every pixel removed, as deletion ends),
+  // whatever the score's units.
   const first = inputs[0]!;
   const plane = first.height * first.width;
-  const blackTensor = Float32Array.from({ length: first.tensor.length }, (_, i) => black[first.layout === 'NCHW' ? Math.floor(i / plane) : i % 3]!);
-  const reference = (await scorer([blackTensor]))[0]!;
+  const baseline = Float32Array.from({ length: first.tensor.length }, (_, i) => first.baseline[first.layout === 'NCHW' ? Math.floor(i / plane) : i % 3]!);
+  const reference = (await scorer([baseline]))[0]!;
   const results: MethodMetrics[] = [];
   for (const method of methods) {
     const cases: FaithfulnessCase[] = [];

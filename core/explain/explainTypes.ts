@@ -11,8 +11,12 @@ export interface InputImage {
   layout: 'NCHW' | 'NHWC';
   height: number;
   width: number;
-  /** The tensor value of a black pixel per tensor channel ((0 / scale - mean) / std, in the card's channel order). */
-  black: [number, number, number];
+  /**
+   * What perturbation methods move a removed pixel to, per tensor channel: 0 in tensor space, as RISE, Score-CAM
+   * (pytorch-grad-cam), Captum's occlusion and the deletion metric do on normalised tensors. For a mean/std card
+   * that is the mean colour (mid-grey for mean 0.5), for a 0..1 card black: "no information" in the model's terms.
+   */
+  baseline: [number, number, number];
 }
 
 /** Scores a batch of input tensors (each shaped like InputImage.tensor) for the chosen target; one value each. */

@@ -30,6 +30,7 @@ import { ablationCam, eigenCam, scoreCam } from './forwardCams.js';
 import { occlusion, rise, type OcclusionOptions, type RiseOptions } from './perturbationMethods.js';
 import { reluMinMax, weightedSum } from './saliencyMaps.js';
 import type { InputImage, InputScorer, RawMap } from './explainTypes.js';
+import { blackPixel } from './inputImage.js';
 
 export const INPUT_GRADIENT_METHODS = ['gradients', 'integrated-gradients', 'smoothgrad'] as const;
 export const FORWARD_CAMS = ['ablationcam', 'scorecam', 'eigencam'] as const;
@@ -51,7 +52,7 @@ export interface MethodOptions {
   batch?: number;
   occlusion?: OcclusionOptions;
   rise?: RiseOptions;
-  /** Integrated gradients: path steps (default 32) and baseline (black pixels, or an all-zero tensor). */
+  /** Integrated gradients: path steps (default 32) and baseline (an all-zero tensor as Captum's default, or black pixels). */
   steps?: number;
   baseline?: 'black' | 'zero';
   /** SmoothGrad: samples (default 25) and noise as a fraction of the input's value range (default 0.15). */
@@ -307,7 +308,7 @@ export class Explainer {
     }
     // Integrated gradients (Sundararajan et al.) with the midpoint rule: (x - x0) * mean_s grad(x0 + (s - 0.5)/m (x - x0)).
     const steps = request.steps ?? 32;
-    const baseline = baselineTensor(image, request.baseline ?? 'black');
+    const baseline = request.baseline === 'black' ? blackTensor(image, this.card) : new Float32Array(image.tensor.length);
     const path = Array.from({ length: steps }, (_, s) => {
       const alpha = (s + 0.5) / steps;
       return image.tensor.map((v, i) => baseline[i]! + alpha * (v - baseline[i]!));
@@ -485,8 +486,9 @@ function pixelReduce(image: InputImage, values: Float32Array, mode: 'max-abs' | 
   return out;
 }
 
-function baselineTensor(image: InputImage, kind: 'black' | 'zero'): Float32Array {
-  if (kind === 'zero') return new Float32Array(image.tensor.length);
+/** The input tensor of an all-black image under the card's normalisation. */
+function blackTensor(image: InputImage, card: ModelCard): Float32Array {
+  const black = blackPixel(card);
   const plane = image.height * image.width;
-  return Float32Array.from({ length: image.tensor.length }, (_, i) => image.black[image.layout === 'NCHW' ? Math.floor(i / plane) : i % 3]!);
+  return Float32Array.from({ length: image.tensor.length }, (_, i) => black[image.layout === 'NCHW' ? Math.floor(i / plane) : i % 3]!);
 }

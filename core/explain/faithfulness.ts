@@ -3,11 +3,11 @@
  * - Deletion and insertion AUC, the RISE protocol (Petsiuk et al. 2018, their evaluation.py CausalMetric):
  *   pixels ranked by the map (upsampled to the input size), moved in equal steps from a start image to a finish
  *   image, the score recorded before the first step and after each; AUC by the trapezoid rule over the fraction
- *   0..1, normalised by the number of steps. Deletion goes from the input to black: a faithful map drops the
+ *   0..1, normalised by the number of steps. Deletion goes from the input to the baseline (InputImage.baseline): a faithful map drops the
  *   score early (low AUC is good). Insertion goes from a Gaussian-blurred copy to the input: a faithful map
  *   brings the score back early (high AUC is good).
  * - Average drop and increase in confidence (Chattopadhay et al., Grad-CAM++, WACV 2018): the input masked by the
- *   map in pixel space; drop = mean(max(0, y - o) / y) * 100, increase = % of images with o > y.
+ *   map toward the baseline; drop = mean(max(0, y - o) / y) * 100, increase = % of images with o > y.
  * Every score goes through the caller's InputScorer, in batches.
  */
 import type { InputImage, InputScorer } from './explainTypes.js';
@@ -43,11 +43,10 @@ export interface CausalMetricOptions {
   blurSigma?: number;
 }
 
-/** Deletion: the input's pixels turned black, most salient first. */
+/** Deletion: the input's pixels replaced by the baseline, most salient first. */
 export async function deletionCurve(input: InputImage, map: Float32Array, grid: [number, number], score: InputScorer, options: CausalMetricOptions = {}): Promise<CausalCurve> {
   checkInput(input, 'deletion');
-  const black = blackTensor(input);
-  return causalCurve(input, input.tensor, black, map, grid, score, options, 'deletion');
+  return causalCurve(input, input.tensor, baselineTensor(input), map, grid, score, options, 'deletion');
 }
 
 /** Insertion: the input's pixels pasted onto a blurred copy, most salient first. */
@@ -140,7 +139,7 @@ function salientOrder(map: Float32Array, grid: [number, number], input: InputIma
   return order;
 }
 
-function blackTensor(input: InputImage): Float32Array {
+function baselineTensor(input: InputImage): Float32Array {
   return maskInput(input, new Float32Array(input.height * input.width));
 }
 
@@ -198,7 +197,7 @@ export interface ConfidenceOptions {
   /**
    * The score that means "no evidence" (default 0). Both scores are taken relative to it: y - reference and
    * o - reference. The paper's scores are class probabilities, where 0 is that point; for an ordinal expected
-   * score it is the lowest class value, for a logit or a regression head the score of a black image is a good
+   * score it is the lowest class value, for a logit or a regression head the score of the baseline image is a good
    * choice.
    */
   reference?: number;
@@ -227,7 +226,7 @@ export interface ConfidenceSummary {
 
 /**
  * Average drop and increase in confidence over images. The image is masked by its map in pixel space
- * (black + (t - black) * m, m the map upsampled to the input and clamped to 0..1), so pass maps normalised to
+ * (b + (t - b) * m with b the baseline, m the map upsampled to the input and clamped to 0..1), so pass maps normalised to
  * 0..1 (reluMinMax).
  * Scores that can be <= 0: the drop divides by y, which is meaningless (and flips sign) unless y is above the
  * reference. Such images are left out of averageDrop and listed in `skipped`; increase in confidence compares o

@@ -60,8 +60,8 @@ export async function ablationCam(
  * Score-CAM (Wang et al., CVPR-W 2020), as pytorch-grad-cam's ScoreCAM: each A_k upsampled bilinearly to the
  * input size with align_corners=True (its nn.UpsamplingBilinear2d), min-max normalised per channel, the input
  * multiplied by it, scored; weights = softmax over channels of the scores; raw = sum_k w_k A_k.
- * The mask is applied in pixel space (toward black, maskInput), not to the normalised tensor as the reference
- * does, so "0" means a black pixel for every card's normalisation.
+ * The mask moves pixels toward InputImage.baseline (maskInput; tensor zero, as the reference multiplies the
+ * normalised tensor by the mask).
  */
 export async function scoreCam(
   input: InputImage,
@@ -78,7 +78,7 @@ export async function scoreCam(
     (k) => {
       const channel = acts.data.subarray(k * plane, (k + 1) * plane);
       const upsampled = upsampleBilinear(channel, [acts.height, acts.width], [input.height, input.width], { alignCorners: true });
-      // pytorch-grad-cam divides by (max - min + 1e-8): a constant channel becomes an all-black mask.
+      // pytorch-grad-cam divides by (max - min + 1e-8): a constant channel becomes an all-zero mask.
       return maskInput(input, minMax(upsampled, 1e-8));
     },
     scoreInputs,

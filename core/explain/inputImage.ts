@@ -5,7 +5,7 @@ import type { InputImage } from './explainTypes.js';
 
 export async function loadInputImage(file: string | Buffer, card: ModelCard): Promise<InputImage> {
   const [height, width] = card.input.size;
-  return { tensor: await preprocessImage(file, card), layout: card.input.layout, height, width, black: blackPixel(card) };
+  return { tensor: await preprocessImage(file, card), layout: card.input.layout, height, width, baseline: [0, 0, 0] };
 }
 
 /** The tensor value of a black pixel per tensor channel: (0 / scale - mean) / std, in the card's channel order. */

@@ -3,7 +3,7 @@
  * modified inputs, so they explain any model ONNX Runtime can run, gradients or not.
  *
  * Also the two primitives the other forward-only methods and the faithfulness metrics share: scoring many
- * tensors in batches (the scorer is a model run, the expensive part) and masking an input toward black.
+ * tensors in batches (the scorer is a model run, the expensive part) and masking an input toward the baseline.
  */
 import { SeededRandom } from '../synth/random.js';
 import type { InputImage, InputScorer, RawMap } from './explainTypes.js';
@@ -67,9 +67,9 @@ export function pixelStrides(input: InputImage): { channel: number; pixel: numbe
 }
 
 /**
- * The input masked toward black in pixel space: t' = black + (t - black) * m for each tensor channel, with m a
- * height x width map (1 keeps the pixel, 0 makes it black). Masking the normalised tensor toward 0 (as the
- * PyTorch references do) would fade toward the dataset's mean colour instead of black.
+ * The input masked toward the baseline: t' = b + (t - b) * m for each tensor channel, with m a height x width
+ * map (1 keeps the pixel, 0 replaces it by the baseline, InputImage.baseline: tensor zero, as the PyTorch
+ * references multiply the normalised tensor by the mask).
  */
 export function maskInput(input: InputImage, mask: ArrayLike<number>, out = new Float32Array(input.tensor.length)): Float32Array {
   const n = input.height * input.width;
@@ -77,7 +77,7 @@ export function maskInput(input: InputImage, mask: ArrayLike<number>, out = new 
   const { channel, pixel } = pixelStrides(input);
   const t = input.tensor;
   for (let c = 0; c < 3; c++) {
-    const b = input.black[c]!;
+    const b = input.baseline[c]!;
     for (let i = 0, q = c * channel; i < n; i++, q += pixel) out[q] = b + (t[q]! - b) * mask[i]!;
   }
   return out;
@@ -94,7 +94,7 @@ export interface OcclusionOptions {
 }
 
 /**
- * Captum's Occlusion with a black baseline: a window of black slid over the input with the stride; each pixel's
+ * Captum's Occlusion with its default baseline (tensor zero, InputImage.baseline): a window of it slid over the input with the stride; each pixel's
  * attribution is the mean of (y - y_occluded) over the windows covering it. As in Captum, there are
  * ceil((side - window) / stride) + 1 windows per axis and the last one is cut at the edge, so every pixel is
  * covered. Returned at input resolution (grid = [height, width]): the per-pixel mean over overlapping windows is
@@ -122,7 +122,7 @@ export async function occlusion(input: InputImage, score: InputScorer, options: 
       for (let y = y0; y < Math.min(y0 + wh, H); y++) {
         for (let x = x0; x < Math.min(x0 + ww, W); x++) {
           const p = (y * W + x) * pixel;
-          for (let c = 0; c < 3; c++) t[p + c * channel] = input.black[c]!;
+          for (let c = 0; c < 3; c++) t[p + c * channel] = input.baseline[c]!;
         }
       }
       return t;
@@ -184,7 +184,7 @@ export interface RiseOptions {
  * RISE (Petsiuk et al., "RISE: Randomized Input Sampling for Explanation of Black-box Models", BMVC 2018), as
  * their generate_masks: binary s x s grids with keep probability p, upsampled bilinearly to (s + 1) * cell
  * (cell = ceil(side / s)), then cropped at a random shift in [0, cell) per axis; the input is masked toward
- * black; saliency = sum_i y_i M_i / (N * p). Masks are made per batch rather than kept (2000 masks at 448 x 448
+ * the baseline; saliency = sum_i y_i M_i / (N * p). Masks are made per batch rather than kept (2000 masks at 448 x 448
  * are 1.6 GB). Bilinear edges replicate (torch/cv2) where the reference's skimage resize reflects: the edge
  * half-cell differs slightly. Returned at input resolution.
  */

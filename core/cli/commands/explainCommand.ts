@@ -94,7 +94,7 @@ export function registerExplain(program: Command): void {
     .option('--window <px>', 'occlusion: window side in input pixels (default 1/8 of the shorter side)', positiveInt('--window'))
     .option('--stride <px>', 'occlusion: stride in input pixels (default half the window)', positiveInt('--stride'))
     .option('--steps <n>', 'integrated-gradients: path steps (default 32)', positiveInt('--steps'))
-    .option('--baseline <b>', 'integrated-gradients: black | zero (default black)')
+    .option('--baseline <b>', 'integrated-gradients: zero (an all-zero tensor, default, as Captum) | black (black pixels)')
     .option('--samples <n>', 'smoothgrad: noisy samples (default 25)', positiveInt('--samples'))
     .option('--noise <x>', "smoothgrad: noise sd as a fraction of the input's range (default 0.15)", positiveNumber('--noise'))
     .option('--seed <n>', 'seed for RISE masks and SmoothGrad noise', positiveInt('--seed'))

@@ -96,17 +96,19 @@ test('backward-graph Grad-CAM weights agree with central differences on both bun
   }
 });
 
-test('integrated gradients are complete: attributions sum to score(x) - score(black)', async () => {
+test('integrated gradients are complete: attributions sum to score(x) - score(baseline), for both baselines', async () => {
   const { bytes, card } = bundled('miru-convnext-s');
   const explainer = Explainer.open(bytes, card, { ep: 'cpu' });
   try {
     const image = await testImage(card, 9);
-    const result = await explainer.explain(image, { method: 'integrated-gradients', steps: 64 });
-    const black = Float32Array.from({ length: image.tensor.length }, () => image.black[0]);
-    const [blackScore] = await explainer.inputScorer('score')([black]);
-    const total = result.raw.reduce((a, v) => a + v, 0);
-    const expected = result.score - blackScore!;
-    assert.ok(Math.abs(total - expected) < 0.05 * Math.abs(expected) + 0.01, `sum of attributions ${total}, score difference ${expected}`);
+    // card mean/std 0.5: a black pixel is -1 in every channel; the default baseline is the all-zero tensor.
+    for (const [baseline, value] of [['zero', 0], ['black', -1]] as const) {
+      const result = await explainer.explain(image, { method: 'integrated-gradients', steps: 64, baseline });
+      const [baselineScore] = await explainer.inputScorer('score')([new Float32Array(image.tensor.length).fill(value)]);
+      const total = result.raw.reduce((a, v) => a + v, 0);
+      const expected = result.score - baselineScore!;
+      assert.ok(Math.abs(total - expected) < 0.05 * Math.abs(expected) + 0.01, `${baseline}: sum of attributions ${total}, score difference ${expected}`);
+    }
   } finally {
     await explainer.close();
   }

@@ -6,17 +6,17 @@ import { SeededRandom } from '../../../core/synth/random.js';
 
 const SIZE = 16;
 
-function randomInput(layout: 'NCHW' | 'NHWC', seed: number, black: [number, number, number] = [0, 0, 0]): InputImage {
+function randomInput(layout: 'NCHW' | 'NHWC', seed: number, baseline: [number, number, number] = [0, 0, 0]): InputImage {
   const random = new SeededRandom(seed);
   const tensor = new Float32Array(3 * SIZE * SIZE);
   for (let i = 0; i < tensor.length; i++) tensor[i] = random.uniform(0.5, 1);
-  return { tensor, layout, height: SIZE, width: SIZE, black };
+  return { tensor, layout, height: SIZE, width: SIZE, baseline };
 }
 
 /** Channel 0 of pixel (y, x), relative to black. */
 function red(input: InputImage, t: Float32Array, y: number, x: number): number {
   const i = y * SIZE + x;
-  return (input.layout === 'NCHW' ? t[i]! : t[i * 3]!) - input.black[0];
+  return (input.layout === 'NCHW' ? t[i]! : t[i * 3]!) - input.baseline[0];
 }
 
 /** y = offset + sum of channel 0 over the top-left 4 x 4 block (the "subject"). */
@@ -47,7 +47,7 @@ test('trapezoidAuc is RISE auc(): (sum - first / 2 - last / 2) / steps', () => {
   assert.throws(() => trapezoidAuc([1]), /at least two points/);
 });
 
-test('deletion of a uniform-score image is a straight line to black: AUC is half the start score', async () => {
+test('deletion of a uniform-score image is a straight line to baseline: AUC is half the start score', async () => {
   const input = randomInput('NHWC', 1, [-1, -1, -1]);
   const scorer = async (tensors: Float32Array[]) =>
     Float32Array.from(tensors, (t) => {
@@ -109,7 +109,7 @@ test('a coarse map is upsampled before ranking, and steps that do not divide the
 });
 
 test('gaussianBlur keeps a constant image constant (no dark border) and smooths an edge', () => {
-  const flat: InputImage = { tensor: new Float32Array(3 * SIZE * SIZE).fill(0.7), layout: 'NHWC', height: SIZE, width: SIZE, black: [0, 0, 0] };
+  const flat: InputImage = { tensor: new Float32Array(3 * SIZE * SIZE).fill(0.7), layout: 'NHWC', height: SIZE, width: SIZE, baseline: [0, 0, 0] };
   assert.ok(gaussianBlur(flat, 5, 5).every((v) => Math.abs(v - 0.7) < 1e-6));
   const edge = randomInput('NCHW', 5);
   for (let i = 0; i < SIZE * SIZE; i++) edge.tensor[i] = i % SIZE < 8 ? 0 : 1;

@@ -74,8 +74,8 @@ test('Ablation-CAM keeps the map the right way up when the score is negative', a
   await assert.rejects(ablationCam(acts, Number.NaN, positive.scorer), /base score/);
 });
 
-function flatInput(height: number, width: number, layout: 'NCHW' | 'NHWC', value: number, black: [number, number, number]): InputImage {
-  return { tensor: new Float32Array(3 * height * width).fill(value), layout, height, width, black };
+function flatInput(height: number, width: number, layout: 'NCHW' | 'NHWC', value: number, baseline: [number, number, number]): InputImage {
+  return { tensor: new Float32Array(3 * height * width).fill(value), layout, height, width, baseline };
 }
 
 test('Score-CAM masks the input in pixel space with align_corners upsampling and softmaxes the scores', async () => {

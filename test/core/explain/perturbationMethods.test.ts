@@ -11,7 +11,7 @@ function randomInput(height: number, width: number, layout: 'NCHW' | 'NHWC', see
   const random = new SeededRandom(seed);
   const tensor = new Float32Array(3 * height * width);
   for (let i = 0; i < tensor.length; i++) tensor[i] = random.uniform(1, 3);
-  return { tensor, layout, height, width, black: BLACK };
+  return { tensor, layout, height, width, baseline: BLACK };
 }
 
 function valueAt(input: InputImage, t: Float32Array, c: number, y: number, x: number): number {
@@ -119,7 +119,7 @@ function survivingFraction(region: Region) {
 }
 
 function onesInput(): InputImage {
-  return { tensor: new Float32Array(3 * 24 * 24).fill(1), layout: 'NCHW', height: 24, width: 24, black: [0, 0, 0] };
+  return { tensor: new Float32Array(3 * 24 * 24).fill(1), layout: 'NCHW', height: 24, width: 24, baseline: [0, 0, 0] };
 }
 
 function regionMean(raw: Float32Array, r: Region): number {
