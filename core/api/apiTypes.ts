@@ -10,9 +10,11 @@
 export type FilterExpression = string;
 
 export interface ListImagesInput {
+  /** At most 64, each at most 512 characters. */
   filters: FilterExpression[];
   /** "field" or "-field" (descending), e.g. "-score:miru-vit-s", "brightness". Default: id order. */
   sort?: string;
+  /** 1..1000. */
   limit: number;
   /** The `next` cursor of the previous page. */
   after?: string | null;
@@ -47,15 +49,24 @@ export interface CountInput {
 export interface HistogramInput {
   /** A numeric field ("brightness", "ratingMean", "score:miru-vit-s", ...). */
   field: string;
+  /**
+   * The current filters. Filters on `field` itself are left out (the histogram shows the field's distribution
+   * under the other filters, so the selected range can be drawn on top); pass the full filter list.
+   */
   filters: FilterExpression[];
+  /** 1..200. */
   bins: number;
 }
 
 export interface HistogramResult {
   field: string;
+  /** The field's range over the images of the status filter (default ok): the axis stays put as filters change. */
   min: number | null;
   max: number | null;
-  /** bins + 1 edges, bins counts; images without a value are counted in `missing`. */
+  /**
+   * bins + 1 edges, bins counts; bin i counts edges[i] <= v < edges[i+1] (the last bin includes its top edge);
+   * images without a value are counted in `missing`. No values at all: min/max null, edges [].
+   */
   edges: number[];
   counts: number[];
   missing: number;
@@ -70,6 +81,8 @@ export interface FieldInfo {
 
 export interface ImageDetail extends ImageSummary {
   path: string;
+  /** Why the image could not be read (status 'error'), else null. */
+  error: string | null;
   bytes: number;
   format: string | null;
   stats: Record<string, number | boolean | null>;
@@ -84,7 +97,10 @@ export interface TagInput {
 }
 
 export interface TagResult {
-  /** Per tag, how many images changed (so undo can be exact). */
+  /**
+   * Per tag named in the call, the ids whose tag set changed: for `add`, the images that did not have it yet;
+   * for `remove`, those that had it. Undo is the opposite call with exactly these ids.
+   */
   changed: Record<string, number[]>;
 }
 
@@ -110,7 +126,7 @@ export interface SaliencyInput {
   method: string;
   layer?: string;
   target?: string;
-  /** Compute when nothing is stored (default true); false only reads the cache. */
+  /** Compute when nothing is stored (default true); false only reads the cache (nothing stored: a 404 error). */
   compute?: boolean;
 }
 
@@ -130,7 +146,12 @@ export type JobKind = 'index' | 'score' | 'embed' | 'explain';
 
 export interface StartJobInput {
   kind: JobKind;
-  /** index: { roots: string[] }; score/embed: { model, batch?, ep? }; explain: { model, method, layer?, target?, filters? }. */
+  /**
+   * Checked per kind (apiSchemas.ts JOB_PARAMS; unknown keys are refused):
+   * index: { roots: string[], retryErrors? }; score: { model, batch?, ep?, force? };
+   * embed: { model, batch?, ep?, output?, layer?, pool?: 'mean'|'cls'|'none', normalize?, force? };
+   * explain: { model, method, layer?, target?, filters?: FilterExpression[], limit?, force?, ep? }.
+   */
   params: Record<string, unknown>;
 }
 
@@ -138,6 +159,10 @@ export interface JobInfo {
   id: number;
   kind: JobKind;
   status: 'running' | 'done' | 'failed' | 'cancelled';
+  /**
+   * While running: 'queued' (jobs run one at a time, in order), 'starting', then the core function's phase
+   * ('scan', 'index', 'infer', 'explain'), or 'cancelling'; after: 'done', 'cancelled', or the phase it failed in.
+   */
   phase: string;
   done: number;
   total: number | null;

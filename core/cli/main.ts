@@ -13,6 +13,8 @@ import { registerAttribute } from './commands/attributeCommand.js';
 import { registerRaters } from './commands/ratersCommand.js';
 import { registerExplain } from './commands/explainCommand.js';
 import { registerProbe } from './commands/probeCommand.js';
+import { registerServe } from './commands/serveCommand.js';
+import { registerApp } from './commands/appCommand.js';
 
 /** Thrown by commands for a failure the user can fix; printed as one line without a stack trace. */
 export class CliError extends Error {}
@@ -35,7 +37,9 @@ export function buildProgram(): Command {
   registerRaters(program);
   registerExplain(program);
   registerProbe(program);
+  registerApp(program);
   registerDoctor(program);
+  registerServe(program);
   return program;
 }
 

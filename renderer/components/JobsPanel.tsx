@@ -1,0 +1,261 @@
+/**
+ * Jobs: start index/score/embed/explain, watch progress live (job events), see time left, cancel, and read each
+ * failure (the job's error and per-file errors) where it happened.
+ */
+import { useEffect, useState } from 'react';
+import type { JobInfo, JobKind, ModelSummary } from '../../core/api/apiTypes.js';
+import { formatCount, formatDuration } from '../state/format.js';
+import { SALIENCY_METHODS } from './SampleView.js';
+import { useServices } from './appContext.js';
+
+export interface JobPrefill {
+  kind: JobKind;
+  model?: string;
+}
+
+interface Props {
+  jobs: JobInfo[];
+  models: ModelSummary[];
+  roots: string[];
+  dbPath: string;
+  filters: string[];
+  prefill: JobPrefill | null;
+  onClose(): void;
+  onStarted(job: JobInfo): void;
+}
+
+export function JobsPanel(props: Props) {
+  const { client } = useServices();
+  const [kind, setKind] = useState<JobKind>(props.prefill?.kind ?? (props.models.length ? 'score' : 'index'));
+  const [roots, setRoots] = useState(props.roots.join('\n'));
+  const [model, setModel] = useState(props.prefill?.model ?? props.models[0]?.name ?? '');
+  const [batch, setBatch] = useState('');
+  const [ep, setEp] = useState('auto');
+  const [method, setMethod] = useState('gradcam');
+  const [layer, setLayer] = useState('');
+  const [target, setTarget] = useState('');
+  const [useFilters, setUseFilters] = useState(true);
+  const [starting, setStarting] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    if (props.prefill) {
+      setKind(props.prefill.kind);
+      if (props.prefill.model) setModel(props.prefill.model);
+    }
+  }, [props.prefill]);
+  useEffect(() => {
+    if (!model && props.models[0]) setModel(props.models[0].name);
+  }, [props.models, model]);
+
+  const needsModel = kind !== 'index';
+  const start = async () => {
+    setError(null);
+    let params: Record<string, unknown>;
+    if (kind === 'index') {
+      const list = roots
+        .split('\n')
+        .map((r) => r.trim())
+        .filter(Boolean);
+      if (list.length === 0) return setError('Name at least one folder to index (an absolute path on the machine running Miru).');
+      params = { roots: list };
+    } else {
+      if (!model) return setError('Add a model first (Models panel), then score, embed or explain with it.');
+      params = { model };
+      if (kind === 'score' || kind === 'embed') {
+        if (batch.trim()) params.batch = Number(batch);
+        if (ep !== 'auto') params.ep = ep;
+      } else {
+        params.method = method;
+        if (layer.trim()) params.layer = layer.trim();
+        if (target.trim()) params.target = target.trim();
+        if (useFilters && props.filters.length) params.filters = props.filters;
+      }
+    }
+    setStarting(true);
+    try {
+      const job = await client.call('startJob', { kind, params });
+      props.onStarted(job);
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setStarting(false);
+    }
+  };
+
+  const jobs = [...props.jobs].sort((a, b) => b.id - a.id);
+  return (
+    <div className="drawer" data-testid="jobs-panel" role="dialog" aria-label="Jobs">
+      <header className="drawer-head">
+        <span className="drawer-title">Jobs</span>
+        <button className="icon-btn" aria-label="Close jobs" onClick={props.onClose}>
+          ×
+        </button>
+      </header>
+      <div className="drawer-scroll">
+        <form
+          className="card job-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void start();
+          }}
+        >
+          <div className="segmented" role="radiogroup" aria-label="Job kind">
+            {(['index', 'score', 'embed', 'explain'] as const).map((k) => (
+              <button type="button" key={k} role="radio" aria-checked={kind === k} className={kind === k ? 'on' : ''} onClick={() => setKind(k)} data-testid={`job-kind-${k}`}>
+                {k}
+              </button>
+            ))}
+          </div>
+          <div className="form-grid">
+            {kind === 'index' && (
+              <>
+                <label>Folders</label>
+                <textarea className="input" rows={3} value={roots} placeholder="/data/images (one per line)" onChange={(e) => setRoots(e.target.value)} />
+              </>
+            )}
+            {needsModel && (
+              <>
+                <label>Model</label>
+                {props.models.length ? (
+                  <select className="input" value={model} onChange={(e) => setModel(e.target.value)} data-testid="job-model">
+                    {props.models.map((m) => (
+                      <option key={m.name}>{m.name}</option>
+                    ))}
+                  </select>
+                ) : (
+                  <span className="hint">No models yet: add one in Models.</span>
+                )}
+              </>
+            )}
+            {(kind === 'score' || kind === 'embed') && (
+              <>
+                <label>Provider</label>
+                <select className="input" value={ep} onChange={(e) => setEp(e.target.value)}>
+                  {['auto', 'cpu', 'cuda', 'webgpu', 'dml', 'coreml'].map((p) => (
+                    <option key={p}>{p}</option>
+                  ))}
+                </select>
+                <label>Batch</label>
+                <input className="input" inputMode="numeric" placeholder="16" value={batch} onChange={(e) => setBatch(e.target.value)} />
+              </>
+            )}
+            {kind === 'explain' && (
+              <>
+                <label>Method</label>
+                <select className="input" value={method} onChange={(e) => setMethod(e.target.value)}>
+                  {SALIENCY_METHODS.map((m) => (
+                    <option key={m}>{m}</option>
+                  ))}
+                </select>
+                <label>Layer</label>
+                <input className="input" placeholder="card default" value={layer} onChange={(e) => setLayer(e.target.value)} />
+                <label>Target</label>
+                <input className="input" placeholder="score" value={target} onChange={(e) => setTarget(e.target.value)} />
+                <span />
+                <label className="check-row">
+                  <input type="checkbox" checked={useFilters} onChange={(e) => setUseFilters(e.target.checked)} />
+                  only the images matching the current filters ({props.filters.length ? `${props.filters.length} filters` : 'none: all images'})
+                </label>
+              </>
+            )}
+          </div>
+          {error && (
+            <div className="inline-error" role="alert" data-testid="job-start-error">
+              {error}
+            </div>
+          )}
+          <div className="form-actions">
+            <button className="btn btn-primary" type="submit" disabled={starting} data-testid="job-start">
+              {starting ? 'Starting…' : `Start ${kind}`}
+            </button>
+          </div>
+        </form>
+        {jobs.length === 0 && <div className="empty-small">No jobs yet in this session. Jobs run in the background; you can keep browsing.</div>}
+        {jobs.map((job) => (
+          <JobCard key={job.id} job={job} />
+        ))}
+      </div>
+    </div>
+  );
+}
+
+function JobCard({ job }: { job: JobInfo }) {
+  const { client, toast } = useServices();
+  const fraction = job.total ? Math.min(1, job.done / job.total) : null;
+  const running = job.status === 'running';
+  return (
+    <div className={`card job job-${job.status}`} data-testid="job" data-job-id={job.id} data-status={job.status}>
+      <div className="job-head">
+        <span className="job-kind">{job.kind}</span>
+        <span className="muted">#{job.id}</span>
+        <span className={`pill pill-${job.status}`}>{job.status}</span>
+        <span className="spacer" />
+        {running && (
+          <button
+            className="btn btn-ghost btn-small"
+            data-testid="job-cancel"
+            onClick={() => client.call('cancelJob', { id: job.id }).catch((e: unknown) => toast('error', (e as Error).message))}
+          >
+            Cancel
+          </button>
+        )}
+      </div>
+      <div className="job-phase">{job.phase}</div>
+      <div className={`progress ${fraction === null && running ? 'indeterminate' : ''}`} role="progressbar" aria-valuemin={0} aria-valuemax={job.total ?? undefined} aria-valuenow={job.done}>
+        <span style={{ width: `${(fraction ?? (running ? 0.3 : 1)) * 100}%` }} />
+      </div>
+      <div className="job-numbers">
+        <span>
+          {formatCount(job.done)}
+          {job.total !== null ? ` / ${formatCount(job.total)}` : ''}
+        </span>
+        {running && job.secondsLeft !== null && <span data-testid="job-eta">{formatDuration(job.secondsLeft)} left</span>}
+        <span className="muted">{new Date(job.startedAt).toLocaleTimeString()}</span>
+      </div>
+      {job.error && (
+        <div className="inline-error" role="alert">
+          {job.error}
+        </div>
+      )}
+      {job.failures.length > 0 && (
+        <details className="failures">
+          <summary>
+            {job.failures.length} file{job.failures.length === 1 ? '' : 's'} failed
+          </summary>
+          <ul>
+            {job.failures.map((f, i) => (
+              <li key={i}>
+                <code>{f.path}</code>
+                <span>{f.error}</span>
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
+      {job.status === 'done' && job.summary !== null && job.summary !== undefined && <Summary value={job.summary} />}
+    </div>
+  );
+}
+
+function Summary({ value }: { value: unknown }) {
+  if (typeof value !== 'object' || value === null) return <div className="job-summary">{String(value)}</div>;
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean');
+  if (entries.length === 0) return null;
+  return (
+    <dl className="stats job-summary">
+      {entries.slice(0, 8).map(([k, v]) => (
+        <SummaryRow key={k} name={k} value={typeof v === 'number' ? formatCount(Math.round(v * 1000) / 1000) : String(v)} />
+      ))}
+    </dl>
+  );
+}
+
+function SummaryRow({ name, value }: { name: string; value: string }) {
+  return (
+    <>
+      <dt>{name}</dt>
+      <dd>{value}</dd>
+    </>
+  );
+}
