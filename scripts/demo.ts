@@ -1,8 +1,11 @@
 // `npm run demo`: builds a demo library from bundled (generated) data and shows what Miru knows about it.
 // Steps: synthesise an illustration dataset with simulated raters, index it, import its ratings, score it with
-// the two bundled models, then print a summary and a few queries. (The desktop workbench opens here once it exists, issue 5.)
+// the two bundled models, print a summary and a few queries, then open the workbench on it: the desktop app
+// where Electron is installed, else the browser host (`miru serve --open`). MIRU_DEMO_NO_WORKBENCH=1 stops after
+// the summary.
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { generateSynthDataset } from '../core/synth/generateDataset.js';
 import { openLibrary, cacheDirFor } from '../core/library/openLibrary.js';
@@ -76,10 +79,23 @@ async function main(): Promise<void> {
     show('Most saturated:', [], '-saturation');
     show('Blurriest:', [], 'sharpness');
     console.log(`\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s. Try: npx miru info --db ${path.relative(process.cwd(), dbPath)}`);
-    console.log('The desktop workbench (miru app / miru serve) is not built yet; this summary stands in for it.');
   } finally {
     db.close();
   }
+  if (process.env.MIRU_DEMO_NO_WORKBENCH !== '1') await openWorkbench();
+}
+
+/** The desktop app when it can start (it says why not otherwise), else the same UI in the browser until Ctrl-C. */
+async function openWorkbench(): Promise<void> {
+  const miru = path.join(root, 'bin/miru.js');
+  console.log('\nOpening the workbench ...');
+  const app = spawnSync(process.execPath, [miru, 'app', '--db', dbPath], { stdio: 'inherit' });
+  if (app.status === 0) return;
+  console.log('\nOpening it in the browser instead (miru serve --open):');
+  const serve = spawn(process.execPath, [miru, 'serve', '--db', dbPath, '--open'], { stdio: 'inherit' });
+  // Ctrl-C reaches the child through the terminal; the demo ends when the server does.
+  process.on('SIGINT', () => {});
+  await new Promise<void>((resolve) => serve.on('exit', () => resolve()));
 }
 
 main().catch((error: Error) => {
