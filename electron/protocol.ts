@@ -14,7 +14,7 @@ import { createReadStream, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { LibraryDb } from '../core/library/openLibrary.js';
-import { resolveOriginal, resolveThumbnail, type ServedFile } from '../core/api/servedFiles.js';
+import { resolveOriginal, resolveThumbnail, type ServedFile, uiContentType } from '../core/api/servedFiles.js';
 import { APP_HOST, APP_ORIGIN, MIRU_SCHEME } from './appOrigin.js';
 import type { CustomSchemeLike, ProtocolHandler, ProtocolLike } from './electronTypes.js';
 
@@ -60,26 +60,6 @@ export const APP_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const APP_CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.txt': 'text/plain; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.webp': 'image/webp',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.wasm': 'application/wasm',
-};
 
 function isInside(file: string, dir: string): boolean {
   const rel = path.relative(dir, file);
@@ -127,7 +107,7 @@ function realFileInside(realDir: string, relative: string): ServedFile {
   } catch {
     return { ok: false, status: 404, reason: `no such UI file: ${relative}` };
   }
-  return { ok: true, file: real, contentType: APP_CONTENT_TYPES[path.extname(real).toLowerCase()] ?? 'application/octet-stream' };
+  return { ok: true, file: real, contentType: uiContentType(real) };
 }
 
 export interface ProtocolHandlerOptions {

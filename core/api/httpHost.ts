@@ -20,7 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { cacheDirFor } from '../library/openLibrary.js';
 import { isApiMethodName } from './apiSchemas.js';
 import { apiErrorStatus, callApi, type MiruService } from './miruService.js';
-import { resolveOriginal, resolveThumbnail, type ServedFile } from './servedFiles.js';
+import { resolveOriginal, resolveThumbnail, type ServedFile, uiContentType } from './servedFiles.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 export const TOKEN_COOKIE = 'miru_token';
@@ -40,23 +40,6 @@ const SECURITY_HEADERS: Record<string, string> = {
   'cross-origin-resource-policy': 'same-origin',
 };
 
-const STATIC_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.webp': 'image/webp',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.txt': 'text/plain; charset=utf-8',
-  '.wasm': 'application/wasm',
-};
 
 const NOT_BUILT_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Miru</title></head>
 <body style="font-family: system-ui, sans-serif; background: #16181d; color: #e6e6e6; padding: 3rem;">
@@ -243,7 +226,7 @@ export async function startHttpHost(service: MiruService, options: HttpHostOptio
     }
     const rel = path.relative(realRoot, real);
     if (!rel || rel.startsWith('..') || path.isAbsolute(rel) || !statSync(real).isFile()) return sendText(res, 404, 'Not found.');
-    const type = STATIC_TYPES[path.extname(real).toLowerCase()] ?? 'application/octet-stream';
+    const type = uiContentType(real);
     // index.html is where the token cookie is set and must not be cached; Vite's hashed assets may be.
     const cache = real === realpathSync(index) ? 'no-store' : /[-.][A-Za-z0-9_-]{8,}\.[a-z0-9]+$/.test(real) ? 'private, max-age=31536000, immutable' : 'no-cache';
     res.writeHead(200, { 'content-type': type, 'content-length': statSync(real).size, 'cache-control': cache });

@@ -8,7 +8,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { LibraryDb } from '../library/openLibrary.js';
-import { cacheDirFor } from '../library/openLibrary.js';
+import { cacheDirFor, openLibrary } from '../library/openLibrary.js';
 import { libraryInfo } from '../library/libraryInfo.js';
 import { getSetting, setSetting } from '../library/settings.js';
 import { listTags, validateTagName } from '../library/tags.js';
@@ -39,7 +39,6 @@ import { JobRunner, type JobContext, type JobOutcome, type JobSnapshot } from '.
 import type { ProgressListener } from '../jobs/progress.js';
 import { ApiInputError, parseApiInput, parseJobParams, type JobParams } from './apiSchemas.js';
 import { QueryEngine } from './queryEngine.js';
-import { openServiceDb } from './serviceDb.js';
 import type {
   AddModelInput,
   ApiMethod,
@@ -140,7 +139,7 @@ const FIELD_LABELS: Record<NumericField, [string, FieldInfo['group']]> = {
 
 export function createMiruService(dbPath: string, options: MiruServiceOptions = {}): MiruService {
   const resolvedPath = path.resolve(dbPath);
-  const db = openServiceDb(resolvedPath, { nativeBinding: options.nativeBinding });
+  const db = openLibrary(resolvedPath, { nativeBinding: options.nativeBinding });
   const cacheDir = cacheDirFor(resolvedPath);
   const listeners = new Set<(event: MiruEvent) => void>();
   const engine = new QueryEngine(db, resolvedPath, { worker: options.queryWorker !== false, nativeBinding: options.nativeBinding });

@@ -4,12 +4,12 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ColumnStore } from '../library/histogram.js';
-import { openServiceDb } from './serviceDb.js';
+import { openLibrary } from '../library/openLibrary.js';
 import type { EngineReply, EngineRequest } from './queryEngine.js';
 
 const { dbPath, nativeBinding } = workerData as { dbPath: string; nativeBinding?: string };
 const port = parentPort!;
-const db = openServiceDb(dbPath, { readonly: true, nativeBinding });
+const db = openLibrary(dbPath, { readonly: true, nativeBinding });
 const store = new ColumnStore(db);
 
 port.on('message', (request: EngineRequest) => {

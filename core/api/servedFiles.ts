@@ -119,3 +119,29 @@ export function resolveOriginal(db: LibraryDb, imageId: string): ServedFile {
   if (!contentType) return { ok: false, status: 403, reason: `image ${id} is not in a format Miru serves` };
   return { ok: true, file: real, contentType };
 }
+
+/** Content types of the built UI's files (dist/renderer), the same for both hosts. */
+const UI_CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.webp': 'image/webp',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.ico': 'image/x-icon',
+  '.woff': 'font/woff',
+  '.woff2': 'font/woff2',
+  '.ttf': 'font/ttf',
+  '.wasm': 'application/wasm',
+};
+
+export function uiContentType(file: string): string {
+  return UI_CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+}

@@ -9,6 +9,11 @@ export interface OpenLibraryOptions {
   /** Open an existing library only; fail instead of creating a new file. */
   mustExist?: boolean;
   readonly?: boolean;
+  /**
+   * better-sqlite3's compiled addon to load instead of its own build: the Electron host passes its Electron-ABI
+   * build (DESIGN.md, "Threads and processes"); the CLI and tests use the default Node-ABI one.
+   */
+  nativeBinding?: string;
 }
 
 /**
@@ -23,7 +28,7 @@ export function openLibrary(dbPath: string, options: OpenLibraryOptions = {}): L
   if (!options.readonly) mkdirSync(path.dirname(resolved), { recursive: true });
   let db: LibraryDb;
   try {
-    db = new Database(resolved, { readonly: options.readonly ?? false, fileMustExist: options.mustExist ?? false });
+    db = new Database(resolved, { readonly: options.readonly ?? false, fileMustExist: options.mustExist ?? false, ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}) });
   } catch (error) {
     throw new Error(`Cannot open library ${resolved}: ${(error as Error).message}`);
   }
