@@ -1,7 +1,7 @@
 /**
  * The browser host (`miru serve`, issue 5): the built UI, the API and the library's images over HTTP on
  * 127.0.0.1 only. A local port is reachable by every web page the user opens and by every local user, so:
- * - every request needs the per-launch token (header `x-miru-token`, cookie `miru_token`, or `?token=`), else 401;
+ * - every request needs the per-launch token (header `x-miru-token`, cookie `miru_token_<port>`, or `?token=`), else 401;
  * - the Host header must name this server (`127.0.0.1:<port>` or `localhost:<port>`), which defeats DNS
  *   rebinding; an Origin or Sec-Fetch-Site that is not this origin is refused; no CORS headers are ever sent;
  * - images are served only through servedFiles.ts (a content hash, a numeric id), never by path;
@@ -23,7 +23,12 @@ import { apiErrorStatus, callApi, type MiruService } from './miruService.js';
 import { resolveOriginal, resolveThumbnail, type ServedFile, uiContentType } from './servedFiles.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/**
+ * The token cookie's name is `miru_token_<port>`: cookies are shared by every port of 127.0.0.1, so one name
+ * would let a second `miru serve` overwrite the first one's cookie and lock its open tabs out.
+ */
 export const TOKEN_COOKIE = 'miru_token';
+export const tokenCookieName = (port: number): string => `${TOKEN_COOKIE}_${port}`;
 export const TOKEN_HEADER = 'x-miru-token';
 
 /** dist/renderer, where the renderer's Vite build lands (this file runs from dist/core/api/). */
@@ -111,7 +116,7 @@ export async function startHttpHost(service: MiruService, options: HttpHostOptio
     // 3. The token, from the header, the cookie or the query.
     const header = req.headers[TOKEN_HEADER];
     const fromQuery = query.get('token');
-    const authorised = validToken(typeof header === 'string' ? header : undefined) || validToken(readCookie(req, TOKEN_COOKIE)) || validToken(fromQuery);
+    const authorised = validToken(typeof header === 'string' ? header : undefined) || validToken(readCookie(req, tokenCookieName(port))) || validToken(fromQuery);
     if (!authorised) return refuse(res, 401, 'missing or wrong token');
 
     if (rawPath.startsWith('/api/')) return handleApi(req, res, rawPath.slice('/api/'.length));
@@ -123,7 +128,7 @@ export async function startHttpHost(service: MiruService, options: HttpHostOptio
     if (rawPath === '/image' || rawPath.startsWith('/image/')) return sendServed(req, res, onlySegment(rawPath, '/image/', (s) => resolveOriginal(service.db, s)), 'private, no-cache');
     // A valid ?token= on the page sets the cookie, so <img> requests and reloads carry it.
     if (fromQuery !== null && validToken(fromQuery) && (rawPath === '/' || rawPath === '/index.html')) {
-      res.setHeader('set-cookie', `${TOKEN_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`);
+      res.setHeader('set-cookie', `${tokenCookieName(port)}=${token}; HttpOnly; SameSite=Strict; Path=/`);
     }
     return sendStatic(req, res, rawPath);
   }

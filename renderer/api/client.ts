@@ -73,7 +73,7 @@ export class IpcTransport implements Transport {
 /**
  * HTTP transport. The token arrives once in the page URL (`?token=`); it is kept in memory only and removed from
  * the address bar so it does not end up in history, bookmarks or screenshots. The server also set the
- * `miru_token` cookie when it served the page with the token, which covers <img> requests and reloads.
+ * `miru_token_<port>` cookie when it served the page with the token, which covers <img> requests and reloads.
  */
 export class HttpTransport implements Transport {
   readonly kind = 'http' as const;

@@ -117,7 +117,9 @@ test('requests without the token, or with a wrong one, get 401 and nothing else'
   for (const p of paths) {
     assertRefused(await request('GET', p), 401, `GET ${p} without token`);
     assertRefused(await request('GET', p, { headers: { 'x-miru-token': 'b'.repeat(64) } }), 401, `GET ${p} wrong header`);
-    assertRefused(await request('GET', p, { headers: { cookie: `miru_token=${'b'.repeat(64)}` } }), 401, `GET ${p} wrong cookie`);
+    assertRefused(await request('GET', p, { headers: { cookie: `miru_token_${host.port}=${'b'.repeat(64)}` } }), 401, `GET ${p} wrong cookie`);
+    // Another instance's cookie (same value, another port's name) is not this server's token.
+    assertRefused(await request('GET', p, { headers: { cookie: `miru_token_${host.port + 1}=${TOKEN}` } }), 401, `GET ${p} another port's cookie`);
     assertRefused(await request('GET', `${p}${p.includes('?') ? '&' : '?'}token=short`), 401, `GET ${p} wrong query`);
   }
   assertRefused(await api('libraryInfo', {}, {}), 401, 'API without token');
@@ -227,11 +229,11 @@ test('happy path over real HTTP: the page sets the cookie, and the cookie alone 
   assert.equal(page.status, 200);
   assert.match(page.body.toString(), /Miru UI/);
   const cookie = page.headers['set-cookie']![0]!;
-  assert.match(cookie, /^miru_token=a{64}; HttpOnly; SameSite=Strict; Path=\/$/);
+  assert.equal(cookie, `miru_token_${host.port}=${'a'.repeat(64)}; HttpOnly; SameSite=Strict; Path=/`);
   assert.match(String(page.headers['content-security-policy']), /default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'/);
   assert.equal(page.headers['x-content-type-options'], 'nosniff');
   assert.equal(page.headers['access-control-allow-origin'], undefined);
-  const withCookie = { cookie: 'miru_token=' + TOKEN };
+  const withCookie = { cookie: `miru_token_${host.port}=${TOKEN}` };
   const asset = await request('GET', '/assets/app-abc12345.js', { headers: withCookie });
   assert.deepEqual([asset.status, asset.headers['content-type'], asset.body.toString()], [200, 'text/javascript; charset=utf-8', 'console.log("miru")']);
   assert.match((await request('GET', '/some/ui/route', { headers: withCookie })).body.toString(), /Miru UI/, 'UI routes get the page');
