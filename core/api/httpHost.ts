@@ -89,7 +89,7 @@ export async function startHttpHost(service: MiruService, options: HttpHostOptio
 
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      log(`internal error on ${req.method} ${req.url}: ${(error as Error).message}`);
+      log(`internal error on ${req.method} ${(req.url ?? '').replace(/([?&]token=)[^&]*/, '$1...')}: ${(error as Error).message}`);  // never log the token
       if (!res.headersSent) sendJson(res, 500, { ok: false, error: { message: 'Internal server error.' } });
       else res.destroy();
     });
