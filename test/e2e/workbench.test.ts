@@ -122,7 +122,13 @@ describe('workbench UI in Chromium against miru serve', { skip: missing ?? false
     const threshold = Math.round(sorted[Math.floor(sorted.length / 2)]! * 100) / 100;
     const above = scores.filter((s) => s.score >= threshold);
 
-    await grid.afterChange(() => sidebar.setRange('score:miru-convnext-s', threshold, null));
+    // A closed range first (both bounds), then the open one the rest of the test builds on.
+    const upper = Math.round(sorted[Math.floor(sorted.length * 0.9)]! * 100) / 100;
+    await grid.afterChange(() => sidebar.setRange('score:miru-convnext-s', threshold, upper));
+    const inRange = scores.filter((s) => s.score >= threshold && s.score <= upper);
+    assert.equal(await grid.count(), inRange.length);
+    assert.ok((await grid.tiles()).every((t) => t.score! >= threshold - 0.005 && t.score! <= upper + 0.005), 'every tile lies inside the closed score range');
+    await grid.afterChange(() => sidebar.clearBound('score:miru-convnext-s', 'max'));
     assert.equal(await grid.count(), above.length);
     assert.ok((await grid.tiles()).every((t) => t.score! >= threshold - 0.005), 'every tile passes the score filter');
     assert.match(decodeURIComponent(page.url()), new RegExp(`f=score:miru-convnext-s>=${threshold}`));

@@ -17,6 +17,12 @@ export class SidebarPage {
     }
   }
 
+  /** Empties one bound of a numeric field's range and commits with Enter. */
+  async clearBound(field: string, which: 'min' | 'max'): Promise<void> {
+    await this.input(field, which).fill('');
+    await this.input(field, which).press('Enter');
+  }
+
   async histogramBars(field: string): Promise<number> {
     return this.page.locator(`[data-field="${field}"] svg.histogram rect.bar`).count();
   }
