@@ -7,6 +7,7 @@ import type { JobInfo, JobKind, ModelSummary } from '../../core/api/apiTypes.js'
 import { formatCount, formatDuration } from '../state/format.js';
 import { SALIENCY_METHODS } from './SampleView.js';
 import { useServices } from './appContext.js';
+import { Drawer } from './Drawer.js';
 
 export interface JobPrefill {
   kind: JobKind;
@@ -85,14 +86,7 @@ export function JobsPanel(props: Props) {
 
   const jobs = [...props.jobs].sort((a, b) => b.id - a.id);
   return (
-    <div className="drawer" data-testid="jobs-panel" role="dialog" aria-label="Jobs">
-      <header className="drawer-head">
-        <span className="drawer-title">Jobs</span>
-        <button className="icon-btn" aria-label="Close jobs" onClick={props.onClose}>
-          ×
-        </button>
-      </header>
-      <div className="drawer-scroll">
+    <Drawer title="Jobs" testId="jobs-panel" onClose={props.onClose}>
         <form
           className="card job-form"
           onSubmit={(e) => {
@@ -175,8 +169,7 @@ export function JobsPanel(props: Props) {
         {jobs.map((job) => (
           <JobCard key={job.id} job={job} />
         ))}
-      </div>
-    </div>
+    </Drawer>
   );
 }
 

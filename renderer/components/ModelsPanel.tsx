@@ -3,6 +3,7 @@ import { useState } from 'react';
 import type { AddModelInput, ModelSummary } from '../../core/api/apiTypes.js';
 import { formatCount } from '../state/format.js';
 import { useServices } from './appContext.js';
+import { Drawer } from './Drawer.js';
 
 interface Props {
   models: ModelSummary[];
@@ -47,14 +48,7 @@ export function ModelsPanel(props: Props) {
   };
 
   return (
-    <div className="drawer" data-testid="models-panel" role="dialog" aria-label="Models">
-      <header className="drawer-head">
-        <span className="drawer-title">Models</span>
-        <button className="icon-btn" aria-label="Close models" onClick={props.onClose}>
-          ×
-        </button>
-      </header>
-      <div className="drawer-scroll">
+    <Drawer title="Models" testId="models-panel" onClose={props.onClose}>
         {props.models.length === 0 && (
           <div className="empty-small">
             No models yet. Add an ONNX model below (a preset fills in how to feed it), or from a terminal:
@@ -99,8 +93,7 @@ export function ModelsPanel(props: Props) {
             </button>
           </div>
         </form>
-      </div>
-    </div>
+    </Drawer>
   );
 }
 
