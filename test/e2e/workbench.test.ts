@@ -124,7 +124,9 @@ describe('workbench UI in Chromium against miru serve', { skip: missing ?? false
 
     // A closed range first (both bounds), then the open one the rest of the test builds on.
     const upper = Math.round(sorted[Math.floor(sorted.length * 0.9)]! * 100) / 100;
-    await grid.afterChange(() => sidebar.setRange('score:miru-convnext-s', threshold, upper));
+    // One listing per committed bound: each Enter starts its own, and the count must be read from the second.
+    await grid.afterChange(() => sidebar.setRange('score:miru-convnext-s', threshold, null));
+    await grid.afterChange(() => sidebar.setRange('score:miru-convnext-s', null, upper));
     const inRange = scores.filter((s) => s.score >= threshold && s.score <= upper);
     assert.equal(await grid.count(), inRange.length);
     assert.ok((await grid.tiles()).every((t) => t.score! >= threshold - 0.005 && t.score! <= upper + 0.005), 'every tile lies inside the closed score range');
