@@ -217,6 +217,35 @@ export const migrations: Migration[] = [
       `);
     },
   },
+  {
+    version: 6,
+    description: 'analyses (projections, outlier scores, label issues, consensus, pseudo-labels...) with per-image values',
+    up: (db) => {
+      db.exec(`
+        -- One stored result per (kind, source embedding run, parameters); recomputing the same recipe replaces it.
+        -- summary holds what is not per image (rater clusters, fold metrics, the parameters actually used).
+        CREATE TABLE analyses (
+          id INTEGER PRIMARY KEY,
+          kind TEXT NOT NULL,
+          source_run_id INTEGER REFERENCES runs(id),
+          params TEXT NOT NULL,
+          summary TEXT NOT NULL,
+          created_at TEXT NOT NULL
+        );
+        -- source_run_id may be NULL (rater analyses), and UNIQUE treats NULLs as distinct, so key on IFNULL.
+        CREATE UNIQUE INDEX analyses_recipe ON analyses(kind, IFNULL(source_run_id, 0), params);
+        -- value: the per-image scalar (an outlier score, a label quality, a consensus); extra: a small vector
+        -- (projection coordinates, a soft-label distribution) as little-endian float32.
+        CREATE TABLE analysis_values (
+          analysis_id INTEGER NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
+          image_id INTEGER NOT NULL REFERENCES images(id),
+          value REAL,
+          extra BLOB,
+          PRIMARY KEY (analysis_id, image_id)
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;

@@ -1,0 +1,139 @@
+// Stored analysis results (schema v6): one row in `analyses` per (kind, source embedding run, parameters), with
+// per-image values in `analysis_values`. Projections, outlier scores, label issues, consensus labels, pseudo-labels
+// and per-rater model predictions all live here, so the UI can list, colour and filter by any of them the same way.
+import type { LibraryDb } from '../library/openLibrary.js';
+
+export type AnalysisKind =
+  | 'projection'
+  | 'outliers'
+  | 'label-issues'
+  | 'consensus'
+  | 'rater-clusters'
+  | 'rater-models'
+  | 'pseudo-labels'
+  | 'soft-labels'
+  | 'near-duplicates'
+  | 'image-issues'
+  | 'probe';
+
+export interface AnalysisValue {
+  imageId: number;
+  /** The per-image scalar; null where the analysis has none for this image. */
+  value: number | null;
+  /** A small per-image vector (projection coordinates, a label distribution). */
+  extra?: Float32Array | null;
+}
+
+export interface AnalysisRecord {
+  id: number;
+  kind: AnalysisKind;
+  sourceRunId: number | null;
+  params: Record<string, unknown>;
+  summary: Record<string, unknown>;
+  createdAt: string;
+  count: number;
+}
+
+/** Canonical JSON (sorted keys at every level), so the same recipe always finds the same row. */
+export function canonicalParams(params: Record<string, unknown>): string {
+  return JSON.stringify(params, (_key, value: unknown) =>
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : value,
+  );
+}
+
+export interface SaveAnalysisInput {
+  kind: AnalysisKind;
+  sourceRunId: number | null;
+  params: Record<string, unknown>;
+  summary: Record<string, unknown>;
+  values: Iterable<AnalysisValue>;
+}
+
+/**
+ * Stores a finished result, replacing an earlier result of the same recipe, in one transaction: a failure part
+ * way leaves the earlier result untouched, never half of each. Returns the new analysis id.
+ */
+export function saveAnalysis(db: LibraryDb, input: SaveAnalysisInput): number {
+  const key = canonicalParams(input.params);
+  return db.transaction(() => {
+    db.prepare('DELETE FROM analyses WHERE kind = ? AND IFNULL(source_run_id, 0) = IFNULL(?, 0) AND params = ?').run(input.kind, input.sourceRunId, key);
+    const id = Number(
+      db
+        .prepare('INSERT INTO analyses (kind, source_run_id, params, summary, created_at) VALUES (?, ?, ?, ?, ?)')
+        .run(input.kind, input.sourceRunId, key, JSON.stringify(input.summary), new Date().toISOString()).lastInsertRowid,
+    );
+    const insert = db.prepare('INSERT INTO analysis_values (analysis_id, image_id, value, extra) VALUES (?, ?, ?, ?)');
+    for (const v of input.values) {
+      const value = v.value === null || Number.isFinite(v.value) ? v.value : null;
+      insert.run(id, v.imageId, value, v.extra ? Buffer.from(v.extra.buffer, v.extra.byteOffset, v.extra.byteLength) : null);
+    }
+    return id;
+  })();
+}
+
+interface AnalysisRow {
+  id: number;
+  kind: AnalysisKind;
+  source_run_id: number | null;
+  params: string;
+  summary: string;
+  created_at: string;
+  count: number;
+}
+
+function toRecord(row: AnalysisRow): AnalysisRecord {
+  return {
+    id: row.id,
+    kind: row.kind,
+    sourceRunId: row.source_run_id,
+    params: JSON.parse(row.params) as Record<string, unknown>,
+    summary: JSON.parse(row.summary) as Record<string, unknown>,
+    createdAt: row.created_at,
+    count: row.count,
+  };
+}
+
+const SELECT_ANALYSIS = `SELECT a.id, a.kind, a.source_run_id, a.params, a.summary, a.created_at,
+  (SELECT count(*) FROM analysis_values v WHERE v.analysis_id = a.id) AS count FROM analyses a`;
+
+/** Stored analyses, newest first, optionally of one kind and/or one source run. */
+export function listAnalyses(db: LibraryDb, filter: { kind?: AnalysisKind; sourceRunId?: number } = {}): AnalysisRecord[] {
+  const rows = db
+    .prepare<{ kind: string | null; run: number | null }, AnalysisRow>(
+      `${SELECT_ANALYSIS} WHERE (@kind IS NULL OR a.kind = @kind) AND (@run IS NULL OR a.source_run_id = @run) ORDER BY a.created_at DESC, a.id DESC`,
+    )
+    .all({ kind: filter.kind ?? null, run: filter.sourceRunId ?? null });
+  return rows.map(toRecord);
+}
+
+export function getAnalysis(db: LibraryDb, id: number): AnalysisRecord | null {
+  const row = db.prepare<[number], AnalysisRow>(`${SELECT_ANALYSIS} WHERE a.id = ?`).get(id);
+  return row ? toRecord(row) : null;
+}
+
+/** The stored result of exactly this recipe, if any. */
+export function findAnalysis(db: LibraryDb, kind: AnalysisKind, sourceRunId: number | null, params: Record<string, unknown>): AnalysisRecord | null {
+  const row = db
+    .prepare<[string, number | null, string], AnalysisRow>(`${SELECT_ANALYSIS} WHERE a.kind = ? AND IFNULL(a.source_run_id, 0) = IFNULL(?, 0) AND a.params = ?`)
+    .get(kind, sourceRunId, canonicalParams(params));
+  return row ? toRecord(row) : null;
+}
+
+/** Per-image values in image-id order. */
+export function readAnalysisValues(db: LibraryDb, analysisId: number): AnalysisValue[] {
+  return db
+    .prepare<[number], { image_id: number; value: number | null; extra: Buffer | null }>('SELECT image_id, value, extra FROM analysis_values WHERE analysis_id = ? ORDER BY image_id')
+    .all(analysisId)
+    .map((r) => ({
+      imageId: r.image_id,
+      value: r.value,
+      // Copy: a Buffer may be a view into a shared pool at an offset that is not float-aligned.
+      extra: r.extra ? new Float32Array(new Uint8Array(r.extra).buffer) : null,
+    }));
+}
+
+export function deleteAnalysis(db: LibraryDb, id: number): boolean {
+  return db.prepare('DELETE FROM analyses WHERE id = ?').run(id).changes > 0;
+}
