@@ -30,6 +30,11 @@ export const API_METHODS = [
   'listViews',
   'saveView',
   'deleteView',
+  'listAnalyses',
+  'analysisDetail',
+  'projectionPoints',
+  'fieldValues',
+  'saveSelection',
 ] as const satisfies readonly ApiMethod[];
 
 // Compile-time proof that the list names every MiruApi method: adding a method to the contract without adding it

@@ -35,6 +35,11 @@ const METHODS = [
   'listViews',
   'saveView',
   'deleteView',
+  'listAnalyses',
+  'analysisDetail',
+  'projectionPoints',
+  'fieldValues',
+  'saveSelection',
 ] as const satisfies readonly ApiMethod[];
 type Missing = Exclude<ApiMethod, (typeof METHODS)[number]>;
 const complete: [Missing] extends [never] ? true : { missing: Missing } = true;

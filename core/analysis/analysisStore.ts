@@ -14,7 +14,9 @@ export type AnalysisKind =
   | 'soft-labels'
   | 'near-duplicates'
   | 'image-issues'
-  | 'probe';
+  | 'probe'
+  /** A set of images picked by hand (a lasso on the map); the `selection=ID` filter lists it. */
+  | 'selection';
 
 export interface AnalysisValue {
   imageId: number;

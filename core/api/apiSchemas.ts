@@ -6,7 +6,7 @@
  * silently ignored option.
  */
 import { z } from 'zod';
-import type { AddModelInput, ApiMethod, CountInput, HistogramInput, ListImagesInput, MiruApi, SaliencyInput, SavedView, StartJobInput, TagInput } from './apiTypes.js';
+import type { AddModelInput, ApiMethod, CountInput, FieldValuesInput, SaveSelectionInput, HistogramInput, ListImagesInput, MiruApi, SaliencyInput, SavedView, StartJobInput, TagInput } from './apiTypes.js';
 
 /** A request the API refuses before running anything; `field` is the offending input path (`filters[3]`, `ids`). */
 export class ApiInputError extends Error {
@@ -18,6 +18,15 @@ export class ApiInputError extends Error {
   ) {
     super(`${method}: invalid ${field || 'input'}: ${why}`);
     this.name = 'ApiInputError';
+  }
+}
+
+/** The thing asked for does not exist (an image id, a stored map with compute: false, an analysis). */
+export class ApiNotFoundError extends Error {
+  readonly status = 404;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ApiNotFoundError';
   }
 }
 
@@ -38,6 +47,8 @@ export const API_LIMITS = {
   views: 200,
   viewQueryLength: 8192,
   roots: 64,
+  /** Vertices of one lasso polygon. */
+  polygonVertices: 4096,
   batch: 1024,
 } as const;
 
@@ -55,6 +66,7 @@ const listImages = z.strictObject({
   sort: sort.optional(),
   limit: z.number().int().min(1).max(API_LIMITS.pageSize),
   after: z.string().max(API_LIMITS.cursorLength).nullable().optional(),
+  offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
   scoreModel: name.nullable().optional(),
 });
 
@@ -136,6 +148,23 @@ const view = z.strictObject({
   query: z.string().max(API_LIMITS.viewQueryLength),
 });
 
+/** A stored analysis' id; selections and map colours refer to analyses by it. */
+const analysisId = id;
+
+const fieldValues = z.strictObject({ field: z.string().min(1).max(API_LIMITS.sortLength), analysisId });
+
+const saveSelection = z.union([
+  z.strictObject({ ids: z.array(id).min(1).max(API_LIMITS.ids) }),
+  z.strictObject({
+    analysisId,
+    polygon: z
+      .array(z.number().finite())
+      .min(6)
+      .max(2 * API_LIMITS.polygonVertices)
+      .refine((p) => p.length % 2 === 0, 'a polygon is x, y pairs: an even count of numbers'),
+  }),
+]);
+
 export const API_SCHEMAS = {
   libraryInfo: empty,
   fields: empty,
@@ -156,6 +185,11 @@ export const API_SCHEMAS = {
   listViews: empty,
   saveView: view,
   deleteView: z.strictObject({ name: z.string().trim().min(1).max(100) }),
+  listAnalyses: z.strictObject({ kind: z.string().min(1).max(64).optional() }),
+  analysisDetail: z.strictObject({ id: analysisId }),
+  projectionPoints: z.strictObject({ analysisId }),
+  fieldValues,
+  saveSelection,
 } satisfies Record<ApiMethod, z.ZodType>;
 
 // Compile-time checks that each schema accepts exactly what apiTypes.ts declares (up to optional keys), so the
@@ -172,7 +206,9 @@ const contractChecks: {
   startJob: Same<Out<'startJob'>, StartJobInput>;
   saveView: Same<Out<'saveView'>, SavedView>;
   neighbours: Same<Out<'neighbours'>, Parameters<MiruApi['neighbours']>[0]>;
-} = { listImages: true, countImages: true, histogram: true, tagImages: true, addModel: true, saliency: true, startJob: true, saveView: true, neighbours: true };
+  fieldValues: Same<Out<'fieldValues'>, FieldValuesInput>;
+  saveSelection: Same<Out<'saveSelection'>, SaveSelectionInput>;
+} = { fieldValues: true, saveSelection: true,  listImages: true, countImages: true, histogram: true, tagImages: true, addModel: true, saliency: true, startJob: true, saveView: true, neighbours: true };
 void contractChecks;
 
 const METHODS: ReadonlySet<string> = new Set(Object.keys(API_SCHEMAS));

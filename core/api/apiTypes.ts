@@ -18,6 +18,11 @@ export interface ListImagesInput {
   limit: number;
   /** The `next` cursor of the previous page. */
   after?: string | null;
+  /**
+   * Start the page at this 0-based rank of the listing instead (a jump: the grid's scrollbar dragged far ahead),
+   * without walking the pages before it; the rows are exactly those walking would reach. Not with `after`.
+   */
+  offset?: number | null;
   /** The model whose latest score each row carries (badges). */
   scoreModel?: string | null;
 }
@@ -207,6 +212,66 @@ export interface MiruApi {
   listViews(input: Record<string, never>): Promise<SavedView[]>;
   saveView(input: SavedView): Promise<SavedView[]>;
   deleteView(input: { name: string }): Promise<SavedView[]>;
+  /** Stored analyses, newest first, optionally of one kind. */
+  listAnalyses(input: { kind?: string }): Promise<AnalysisInfo[]>;
+  analysisDetail(input: { id: number }): Promise<AnalysisDetail>;
+  projectionPoints(input: { analysisId: number }): Promise<ProjectionPoints>;
+  fieldValues(input: FieldValuesInput): Promise<FieldValues>;
+  /** Stores a set of images as a selection that the `selection=ID` filter lists (see SaveSelectionInput). */
+  saveSelection(input: SaveSelectionInput): Promise<{ id: number; count: number }>;
 }
 
 export type ApiMethod = keyof MiruApi;
+
+// ------------------------------------------------------------------------------------------ analysis (issue 6)
+
+/** A stored analysis (core/analysis/analysisStore.ts): a projection, outlier scores, label issues, consensus... */
+export interface AnalysisInfo {
+  id: number;
+  kind: string;
+  /** The embedding run it was computed from, and that run's model; null for analyses of ratings alone. */
+  sourceRunId: number | null;
+  model: string | null;
+  params: Record<string, unknown>;
+  createdAt: string;
+  /** Images with a stored value. */
+  count: number;
+}
+
+export interface AnalysisDetail extends AnalysisInfo {
+  summary: Record<string, unknown>;
+}
+
+/** A projection's points as raw typed arrays (IPC clones them; HTTP sends a binary frame, core/api/binaryFrame.ts). */
+export interface ProjectionPoints {
+  analysisId: number;
+  /** Point i is image ids[i] at (xy[2i], xy[2i+1]). */
+  ids: Int32Array;
+  xy: Float32Array;
+}
+
+export interface FieldValuesInput {
+  /**
+   * What to colour by: a numeric field as filters name it ("ratingMean", "brightness", "score:miru-vit-s"),
+   * "tag:NAME" (1 where tagged, else 0), "analysis:ID" (a stored analysis' per-image value) or
+   * "raterGroup:NAME" (the mean rating of that group's raters).
+   */
+  field: string;
+  /** Values come aligned to this analysis' image order (a projection's ids). */
+  analysisId: number;
+}
+
+export interface FieldValues {
+  field: string;
+  /** values[i] belongs to the analysis' i-th image; NaN where the image has no value. */
+  values: Float32Array;
+  /** 'binary' for 0/1 fields (tags), else 'numeric'. */
+  scale: 'numeric' | 'binary';
+}
+
+/**
+ * A selection: either ids (a grid selection, at most API_LIMITS.ids) or a lasso polygon over a projection's
+ * coordinates, which the host resolves against the stored points (a lasso may hold a million points, far more
+ * than a request body should carry). Points on the polygon's inside by the even-odd rule are selected.
+ */
+export type SaveSelectionInput = { ids: number[] } | { analysisId: number; polygon: number[] };

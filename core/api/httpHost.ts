@@ -7,7 +7,8 @@
  * - images are served only through servedFiles.ts (a content hash, a numeric id), never by path;
  * - API bodies are JSON of at most 1 MB, checked by core/api's schemas before any method runs.
  *
- * Protocol: `POST /api/<method>` with a JSON body → 200 `{"ok":true,"result":...}` or 4xx/5xx
+ * Protocol: `POST /api/<method>` with a JSON body → 200 `{"ok":true,"result":...}` (or, for results holding typed
+ * arrays, one binary frame of type application/x-miru-frame: binaryFrame.ts) or 4xx/5xx
  * `{"ok":false,"error":{"message":...}}`; `GET /api/events` → server-sent events, one `data: <MiruEvent>` each;
  * `GET /thumb/<hash>`, `GET /image/<id>`; anything else is the UI from dist/renderer.
  */
@@ -20,6 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { cacheDirFor } from '../library/openLibrary.js';
 import { isApiMethodName } from './apiSchemas.js';
 import { apiErrorStatus, callApi, type MiruService } from './miruService.js';
+import { encodeFrame, FRAME_CONTENT_TYPE, holdsTypedArrays } from './binaryFrame.js';
 import { resolveOriginal, resolveThumbnail, type ServedFile, uiContentType } from './servedFiles.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -162,6 +164,7 @@ export async function startHttpHost(service: MiruService, options: HttpHostOptio
     }
     try {
       const result = await callApi(service, method, input);
+      if (holdsTypedArrays(result)) return sendFrame(res, encodeFrame(result as Record<string, unknown>));
       sendJson(res, 200, { ok: true, result: result ?? null });
     } catch (error) {
       const status = apiErrorStatus(error);
@@ -332,6 +335,12 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-la
       }
     });
   });
+}
+
+/** A result holding typed arrays (the map's points) goes out as raw bytes in one frame (binaryFrame.ts). */
+function sendFrame(res: ServerResponse, frame: Uint8Array): void {
+  res.writeHead(200, { 'content-type': FRAME_CONTENT_TYPE, 'content-length': frame.byteLength, 'cache-control': 'no-store' });
+  res.end(frame);
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -21,6 +21,8 @@ import {
   parseFilter,
   parseListSort,
   queryImages,
+  cursorAfterRow,
+  LIBRARY_ORDER,
   scoreRunOf,
   type ImageFilter,
   type ImageRow,
@@ -37,7 +39,8 @@ import { formatTarget, parseTarget } from '../explain/explainTargets.js';
 import { loadInputImage } from '../explain/inputImage.js';
 import { JobRunner, type JobContext, type JobOutcome, type JobSnapshot } from '../jobs/jobRunner.js';
 import type { ProgressListener } from '../jobs/progress.js';
-import { ApiInputError, parseApiInput, parseJobParams, type JobParams } from './apiSchemas.js';
+import { analysisMethods } from './analysisApi.js';
+import { ApiInputError, ApiNotFoundError, parseApiInput, parseJobParams, type JobParams } from './apiSchemas.js';
 import { QueryEngine } from './queryEngine.js';
 import type {
   AddModelInput,
@@ -63,16 +66,7 @@ import type {
   TagResult,
 } from './apiTypes.js';
 
-export { ApiInputError } from './apiSchemas.js';
-
-/** The thing asked for does not exist (an image id, a stored map with compute: false). */
-export class ApiNotFoundError extends Error {
-  readonly status = 404;
-  constructor(message: string) {
-    super(message);
-    this.name = 'ApiNotFoundError';
-  }
-}
+export { ApiInputError, ApiNotFoundError } from './apiSchemas.js';
 
 /**
  * The HTTP status a host reports for a method's error: 400 for refused input, 404 for something that does not
@@ -401,6 +395,7 @@ export function createMiruService(dbPath: string, options: MiruServiceOptions = 
   const service: MiruService = {
     db,
     dbPath: resolvedPath,
+    ...analysisMethods(db),
 
     subscribe(listener) {
       listeners.add(listener);
@@ -447,7 +442,16 @@ export function createMiruService(dbPath: string, options: MiruServiceOptions = 
       const filters = parseFilters('listImages', input.filters);
       const sort = parseSortInput('listImages', input.sort);
       if (input.scoreModel && !modelNames().has(input.scoreModel)) throw new ApiInputError('listImages', 'scoreModel', `unknown model ${JSON.stringify(input.scoreModel)}`);
-      const page = query('listImages', () => queryImages(db, { filters, sort, limit: input.limit, after: input.after ?? null, scoreModel: input.scoreModel ?? null }));
+      let after = input.after ?? null;
+      if (input.offset) {
+        if (after !== null) throw new ApiInputError('listImages', 'offset', 'give either after (the next cursor of a page) or offset (a rank to start at), not both');
+        // A jump: the column store finds the row just before the rank, and its cursor starts an ordinary page.
+        const order = sort ?? LIBRARY_ORDER;
+        const before = await engine.rowAtRank(filters, order, input.offset - 1);
+        if (before === null) return { items: [], next: null };
+        after = cursorAfterRow(order, before);
+      }
+      const page = query('listImages', () => queryImages(db, { filters, sort, limit: input.limit, after, scoreModel: input.scoreModel ?? null }));
       return { items: page.items.map(summaryOf), next: page.next };
     },
 

@@ -3,9 +3,12 @@
  * - IPC, when the Electron preload exposed `window.miru` (call/onEvent); images come from `miru://`.
  * - HTTP, against `miru serve`: `POST /api/<method>` with the per-launch token, server-sent events from
  *   `/api/events`, images from `/thumb/<hash>` and `/image/<id>`.
- * Only types come from core (import type): the renderer never bundles Node code.
+ * From core the renderer takes types, plus pure modules with no Node APIs (binaryFrame, polygonSelect): it never
+ * bundles Node code.
  */
 import type { ApiMethod, MiruApi, MiruEvent } from '../../core/api/apiTypes.js';
+// Pure modules from core/api that both sides share (no Node APIs): the binary answer frame.
+import { decodeFrame, FRAME_CONTENT_TYPE } from '../../core/api/binaryFrame.js';
 
 export type ApiInput<M extends ApiMethod> = Parameters<MiruApi[M]>[0];
 export type ApiResult<M extends ApiMethod> = Awaited<ReturnType<MiruApi[M]>>;
@@ -96,6 +99,8 @@ export class HttpTransport implements Transport {
       throw new ApiError(`Cannot reach the Miru server (${(error as Error).message}). Is \`miru serve\` still running?`, method);
     }
     type Envelope = { ok: boolean; result?: unknown; error?: { message?: string } };
+    // Results with typed arrays (a map's points) arrive as one binary frame instead of JSON.
+    if (response.ok && response.headers.get('content-type') === FRAME_CONTENT_TYPE) return decodeFrame(await response.arrayBuffer());
     const body = (await response.json().catch(() => null)) as Envelope | null;
     if (response.status === 401) {
       throw new ApiError('The server refused the request: the access token is missing or wrong. Open the URL that `miru serve` printed (it carries ?token=).', method, 401);
