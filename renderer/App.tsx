@@ -3,7 +3,7 @@
  * the library-level data (info, fields, models, tags, raters, views, jobs), keeps it fresh from the host's events,
  * and routes keys: 1-9 tag, Ctrl+Z/Ctrl+Shift+Z undo/redo, Ctrl+A select all, the rest to the grid.
  */
-import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import type { FieldInfo, ImageDetail, ImageSummary, JobInfo, MiruEvent, ModelSummary, SavedView } from '../core/api/apiTypes.js';
 import type { ApiResult, MiruClient } from './api/client.js';
 import { AppContext, type AppServices, type Toast } from './components/appContext.js';
@@ -17,9 +17,14 @@ import { Toasts } from './components/Toasts.js';
 import { GridData } from './state/gridData.js';
 import { HistogramQueue } from './state/histograms.js';
 import { TagHistory, loadTagKeys, saveTagKeys, type TagChange, type TagKeys } from './state/tagging.js';
-import { buildQuery, emptyFilters, filterExpressions, parseQuery, urlStore, type FilterState, type UiState } from './state/urlState.js';
+import { buildQuery, emptyFilters, filterExpressions, parseQuery, urlStore, WORKBENCH_VIEWS, type FilterState, type UiState, type WorkbenchView } from './state/urlState.js';
 import { formatCount } from './state/format.js';
 import { isTextEntry, ownsNavigationKeys } from './state/keys.js';
+
+// The map pulls in three.js: fetched only when the map view opens, so the grid's first load stays small.
+const MapView = lazy(() => import('./components/MapView.js').then((m) => ({ default: m.MapView })));
+
+const VIEW_LABELS: Record<WorkbenchView, string> = { grid: 'Grid', map: 'Map', issues: 'Issues', raters: 'Raters', backbones: 'Backbones' };
 
 type LibraryInfo = ApiResult<'libraryInfo'>;
 
@@ -121,6 +126,8 @@ export function App({ client }: { client: MiruClient }) {
 
   const gridHandle = useRef<GridHandle>({ engine: null });
   const [selectionCount, setSelectionCount] = useState(0);
+  /** The grid's selection, for the map (which rings it); only kept while the map is open. */
+  const [selectedIds, setSelectedIds] = useState<ReadonlySet<number>>(new Set());
   const focused = useRef<ImageSummary | undefined>(undefined);
   const sampleDetail = useRef<ImageDetail | null>(null);
 
@@ -423,6 +430,13 @@ export function App({ client }: { client: MiruClient }) {
               {info && filtered ? ` of ${formatCount(info.images)}` : ''} images
             </span>
           </div>
+          <nav className="segmented view-switch" aria-label="View" data-testid="view-switch">
+            {WORKBENCH_VIEWS.map((v) => (
+              <button key={v} className={ui.view === v ? 'on' : ''} aria-pressed={ui.view === v} data-testid={`view-${v}`} onClick={() => navigate((s) => ({ ...s, view: v }))}>
+                {VIEW_LABELS[v]}
+              </button>
+            ))}
+          </nav>
           <span className="spacer" />
           <label className="tool">
             <span>Sort</span>
@@ -483,7 +497,7 @@ export function App({ client }: { client: MiruClient }) {
             Models
           </button>
         </header>
-        <div className="main">
+        <div className={`main view-${ui.view}`}>
           <Sidebar
             filters={ui.filters}
             fields={fields}
@@ -498,9 +512,27 @@ export function App({ client }: { client: MiruClient }) {
             onSaveView={(name) => void saveView(name)}
             onDeleteView={(name) => void deleteView(name)}
           />
+          {ui.view === 'map' && (
+            <Suspense fallback={<section className="map-view" />}>
+              <MapView
+                mapId={ui.map}
+                color={ui.color}
+                fields={fields}
+                tags={tags}
+                raterGroups={[...new Set(raters.map((r) => r.group).filter((g): g is string => g !== null))]}
+                highlighted={selectedIds}
+                selection={ui.filters.selection}
+                revision={imagesRev}
+                onMap={(id) => navigate((s) => ({ ...s, map: id }), 'replace')}
+                onColor={(color) => navigate((s) => ({ ...s, color }), 'replace')}
+                onSelection={(id) => setFilters({ ...ui.filters, selection: id })}
+                onOpen={openSample}
+              />
+            </Suspense>
+          )}
           <div className="grid-area">
             <div className="statusbar">
-              <span data-testid="selection-count">{selectionCount > 0 ? `${formatCount(selectionCount)} selected` : 'Click to select · Shift/Ctrl-click for more · Enter or double-click opens'}</span>
+              <span className="selection-hint" data-testid="selection-count">{selectionCount > 0 ? `${formatCount(selectionCount)} selected` : 'Click to select · Shift/Ctrl-click for more · Enter or double-click opens'}</span>
               {selectionCount > 0 && (
                 <button className="btn btn-ghost btn-small" onClick={() => gridHandle.current.engine?.setSelection([])}>
                   Clear
@@ -538,7 +570,10 @@ export function App({ client }: { client: MiruClient }) {
                 tileSize={tileSize}
                 handle={gridHandle}
                 onOpen={(_, item) => openSample(item.id)}
-                onSelectionChange={(ids) => setSelectionCount(ids.size)}
+                onSelectionChange={(ids) => {
+                  setSelectionCount(ids.size);
+                  if (urlStore.get().view === 'map') setSelectedIds(new Set(ids));
+                }}
                 onFocusChange={(_, item) => (focused.current = item)}
                 onCount={(n, known) => setCount((c) => (c.n === n && c.known === known ? c : { n, known }))}
                 onReady={() => setSettled(true)}

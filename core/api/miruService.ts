@@ -172,6 +172,9 @@ export function createMiruService(dbPath: string, options: MiruServiceOptions = 
       if (filter.kind === 'rater' && db.prepare('SELECT 1 FROM raters WHERE name = ?').get(filter.rater) === undefined) {
         throw new ApiInputError(method, `filters[${i}]`, `unknown rater ${JSON.stringify(filter.rater)}`);
       }
+      if (filter.kind === 'selection' && db.prepare(`SELECT 1 FROM analyses WHERE id = ? AND kind = 'selection'`).get(filter.analysisId) === undefined) {
+        throw new ApiInputError(method, `filters[${i}]`, `no stored selection with id ${filter.analysisId} (draw a lasso on the map to make one)`);
+      }
       if (filter.kind === 'score' && !(models ??= modelNames()).has(filter.model)) {
         throw new ApiInputError(method, `filters[${i}]`, `unknown model ${JSON.stringify(filter.model)} (models: ${[...models].join(', ') || 'none yet'})`);
       }

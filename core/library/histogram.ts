@@ -15,6 +15,7 @@
  * unscored images never match a score filter, and an unknown rater or model is an error.
  */
 import type { LibraryDb } from './openLibrary.js';
+import type { RankColumns } from './rankSeek.js';
 import { buildWhere, fieldName, filterField, NUMERIC_FIELDS, scoreRunOf, type FieldRef, type ImageFilter, type ImageStatus, type NumericField, type RangeBounds } from './queryImages.js';
 
 export interface HistogramData {
@@ -127,6 +128,12 @@ export class ColumnStore {
     }
     for (let b = 0; b < bins; b++) counts[b] = tally[b]!;
     return { field: name, min: range.min, max: range.max, edges, counts, missing };
+  }
+
+  /** The filter mask and a sort field's values, by position: what a rank seek selects from (rankSeek.ts). */
+  rankColumns(field: FieldRef, filters: ImageFilter[]): RankColumns {
+    const mask = this.mask(filters);
+    return { ids: this.loadBase().ids, mask, values: this.values(field) };
   }
 
   // ------------------------------------------------------------------------------------------------ loading
@@ -246,6 +253,12 @@ export class ColumnStore {
           const raterId = this.db.prepare<[string], number>('SELECT id FROM raters WHERE name = ?').pluck().get(filter.rater);
           if (raterId === undefined) throw new Error(`Unknown rater ${JSON.stringify(filter.rater)}. See \`miru info\` for rater counts.`);
           const set = this.membership(`rater:${raterId}`, 'SELECT image_id FROM ratings WHERE rater_id = ? ORDER BY image_id', [raterId]);
+          for (let i = 0; i < n; i++) if (!set[i]) mask[i] = 0;
+          break;
+        }
+        case 'selection': {
+          // A stored selection never changes (a new lasso is a new id), so its set can be kept like a tag's.
+          const set = this.membership(`selection:${filter.analysisId}`, 'SELECT image_id FROM analysis_values WHERE analysis_id = ? ORDER BY image_id', [filter.analysisId]);
           for (let i = 0; i < n; i++) if (!set[i]) mask[i] = 0;
           break;
         }

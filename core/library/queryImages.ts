@@ -47,7 +47,9 @@ export type ImageFilter =
   | { kind: 'tag'; tag: string; has: boolean }
   | { kind: 'rater'; rater: string }
   | { kind: 'path'; contains: string }
-  | { kind: 'status'; status: ImageStatus | 'any' };
+  | { kind: 'status'; status: ImageStatus | 'any' }
+  /** `selection=ID`: the images of a stored selection (a lasso on the map; analyses of kind 'selection'). */
+  | { kind: 'selection'; analysisId: number };
 
 export interface ImageSort {
   field: NumericField;
@@ -62,6 +64,9 @@ export interface ScoreSort {
 }
 
 export type ListSort = ImageSort | ScoreSort;
+
+/** The order of a listing without a sort: by id, i.e. the order images were indexed in. */
+export const LIBRARY_ORDER: ImageSort = Object.freeze({ field: 'id', descending: false });
 
 /** A field a filter, sort or histogram can name: an image column, or a model's score. */
 export type FieldRef = { kind: 'numeric'; field: NumericField } | { kind: 'score'; model: string };
@@ -154,6 +159,7 @@ export function filterField(filter: ImageFilter): FieldRef | null {
  *   tag=NAME, tag!=NAME                                         has / has not a tag
  *   rater=NAME                                                  rated by a rater
  *   path~TEXT                                                   relative path contains TEXT (case-insensitive)
+ *   selection=ID                                                in a stored selection (a lasso on the map)
  *   status=ok|error|missing|any                                 default ok
  */
 export function parseFilter(expression: string): ImageFilter {
@@ -184,6 +190,10 @@ export function parseFilter(expression: string): ImageFilter {
   if (name === 'rater') {
     if (op !== '=') fail('raters take =');
     return { kind: 'rater', rater: value };
+  }
+  if (name === 'selection') {
+    if (op !== '=' || !/^\d+$/.test(value)) fail('selections take =ID (the id `miru` or the map gave the selection)');
+    return { kind: 'selection', analysisId: Number(value) };
   }
   if (name === 'status') {
     if (op !== '=' || !['ok', 'error', 'missing', 'any'].includes(value)) fail('status takes =ok, =error, =missing or =any');
@@ -286,6 +296,14 @@ function sortKey(sort: ListSort): string {
 
 function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify(cursor)).toString('base64url');
+}
+
+/**
+ * The `after` cursor that starts a page right after this row (its id and sort value, null in the NULL
+ * segment): how a seek to a rank (rankSeek.ts) hands over to keyset paging.
+ */
+export function cursorAfterRow(sort: ListSort, row: { id: number; value: number | null }): string {
+  return encodeCursor({ f: sortKey(sort), d: sort.descending, v: row.value, id: row.id });
 }
 
 function decodeCursor(text: string, sort: ListSort): Cursor {
@@ -400,6 +418,13 @@ function buildWhereInfo(db: LibraryDb, filters: ImageFilter[], measureRanges: bo
         if (clause.startsWith('images.id IN')) narrow = true;
         clauses.push(clause);
         params.push(raterId);
+        break;
+      }
+      case 'selection': {
+        const members = db.prepare<[number], number>('SELECT count(*) FROM analysis_values WHERE analysis_id = ?').pluck().get(filter.analysisId)!;
+        if (members <= MEMBERSHIP_LIST_LIMIT) narrow = true;
+        clauses.push('images.id IN (SELECT image_id FROM analysis_values WHERE analysis_id = ?)');
+        params.push(filter.analysisId);
         break;
       }
       case 'path':
@@ -577,7 +602,7 @@ function nullSegment(db: LibraryDb, plan: SortPlan, where: Where, columns: strin
  * NULL segment ordered by id.
  */
 export function queryImages(db: LibraryDb, query: ImageQuery = {}): ImagePage {
-  const sort = query.sort ?? { field: 'id', descending: false };
+  const sort = query.sort ?? LIBRARY_ORDER;
   const limit = query.limit ?? 50;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) throw new Error(`--limit must be a whole number from 1 to ${MAX_PAGE_SIZE}.`);
   const cursor = query.after ? decodeCursor(query.after, sort) : null;
@@ -604,7 +629,7 @@ export function queryImages(db: LibraryDb, query: ImageQuery = {}): ImagePage {
  * view's previous/next). The image itself need not match the filters: its neighbours are where it would sit.
  */
 export function neighbourIds(db: LibraryDb, id: number, query: { filters?: ImageFilter[]; sort?: ListSort } = {}): { previous: number | null; next: number | null } {
-  const sort = query.sort ?? { field: 'id', descending: false };
+  const sort = query.sort ?? LIBRARY_ORDER;
   if (db.prepare<[number], number>('SELECT 1 FROM images WHERE id = ?').pluck().get(id) === undefined) throw new Error(`No image with id ${id}.`);
   const { plan, where } = planListing(db, sort, query.filters ?? []);
   const value = sortValueOf(db, sort, plan, id);

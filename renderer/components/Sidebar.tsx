@@ -4,7 +4,7 @@
  */
 import { useEffect, useMemo, useState } from 'react';
 import type { FieldInfo, SavedView } from '../../core/api/apiTypes.js';
-import { expressionsWithout, type FilterState, type Range } from '../state/urlState.js';
+import { emptyFilters, expressionsWithout, type FilterState, type Range } from '../state/urlState.js';
 import type { HistogramQueue } from '../state/histograms.js';
 import { formatCount } from '../state/format.js';
 import { FieldFilter } from './FieldFilter.js';
@@ -47,7 +47,7 @@ export function Sidebar(props: Props) {
   const { filters, fields, onFilters } = props;
   const [expanded, setExpanded] = useState<Set<string>>(loadExpanded);
   const activeCount =
-    Object.keys(filters.ranges).length + filters.tagsInclude.length + filters.tagsExclude.length + filters.raters.length + (filters.path ? 1 : 0) + (filters.status !== 'ok' ? 1 : 0) + filters.other.length;
+    Object.keys(filters.ranges).length + filters.tagsInclude.length + filters.tagsExclude.length + filters.raters.length + (filters.path ? 1 : 0) + (filters.status !== 'ok' ? 1 : 0) + (filters.selection !== null ? 1 : 0) + filters.other.length;
 
   const isExpanded = (field: FieldInfo) => expanded.has(field.name) || (field.group === 'scores' && !expanded.has(`-${field.name}`)) || filters.ranges[field.name] !== undefined;
   const toggle = (field: FieldInfo) => {
@@ -82,12 +82,22 @@ export function Sidebar(props: Props) {
       <div className="sidebar-head">
         <span className="section-title">Filters</span>
         {activeCount > 0 && (
-          <button className="btn btn-ghost btn-small" data-testid="clear-filters" onClick={() => onFilters({ ranges: {}, tagsInclude: [], tagsExclude: [], raters: [], path: '', status: 'ok', other: [] })}>
+          <button className="btn btn-ghost btn-small" data-testid="clear-filters" onClick={() => onFilters(emptyFilters())}>
             Clear {activeCount}
           </button>
         )}
       </div>
       <div className="sidebar-scroll">
+        {filters.selection !== null && (
+          <div className="selection-filter" data-testid="selection-filter">
+            <span className="chip chip-filter" title="Only the images of a selection made on the map (a lasso)">
+              Map selection #{filters.selection}
+              <button className="icon-btn" aria-label="Remove the map selection filter" onClick={() => onFilters({ ...filters, selection: null })}>
+                ×
+              </button>
+            </span>
+          </div>
+        )}
         <ViewsSection views={props.views} onApply={props.onApplyView} onSave={props.onSaveView} onDelete={props.onDeleteView} />
         <PathSearch value={filters.path} onChange={(path) => onFilters({ ...filters, path })} />
         <TagsSection tags={props.tags} filters={filters} onFilters={onFilters} />

@@ -3,7 +3,8 @@
  * reproduces the exact listing and back/forward walk through filter changes:
  *   ?f=ratingMean>=3&f=tag=outlier&f=path~portraits&sort=-score:miru-vit-s&model=miru-vit-s&sample=42
  * `f` holds filter expressions (repeated), `sort` a field with an optional leading "-", `model` the model whose
- * score the grid's badges show, `sample` the image open in the sample view.
+ * score the grid's badges show, `sample` the image open in the sample view, `view` the workbench view beside the
+ * grid (map, issues, raters, backbones), `map` the projection the map shows and `color` what colours its points.
  */
 import type { FilterExpression } from '../../core/api/apiTypes.js';
 
@@ -18,6 +19,8 @@ export interface FilterState {
   raters: string[];
   path: string;
   status: 'ok' | 'error' | 'missing' | 'any';
+  /** A stored selection (a lasso on the map): only its images. */
+  selection: number | null;
   /** Expressions this UI has no control for (typed into a shared link): kept and passed through unchanged. */
   other: string[];
 }
@@ -28,9 +31,17 @@ export interface UiState {
   model: string | null;
   sample: number | null;
   panel: 'jobs' | 'models' | null;
+  view: WorkbenchView;
+  /** The projection (analysis id) the map shows; null: the newest. */
+  map: number | null;
+  /** The field colouring the map's points (FieldValuesInput.field); null: none. */
+  color: string | null;
 }
 
-export const emptyFilters = (): FilterState => ({ ranges: {}, tagsInclude: [], tagsExclude: [], raters: [], path: '', status: 'ok', other: [] });
+export const WORKBENCH_VIEWS = ['grid', 'map', 'issues', 'raters', 'backbones'] as const;
+export type WorkbenchView = (typeof WORKBENCH_VIEWS)[number];
+
+export const emptyFilters = (): FilterState => ({ ranges: {}, tagsInclude: [], tagsExclude: [], raters: [], path: '', status: 'ok', selection: null, other: [] });
 
 /** Numbers in expressions: short, exact enough to round-trip what a brush or an input produced. */
 export function formatNumber(n: number): string {
@@ -50,6 +61,7 @@ export function filterExpressions(state: FilterState): FilterExpression[] {
   for (const rater of state.raters) out.push(`rater=${rater}`);
   if (state.path.trim()) out.push(`path~${state.path.trim()}`);
   if (state.status !== 'ok') out.push(`status=${state.status}`);
+  if (state.selection !== null) out.push(`selection=${state.selection}`);
   out.push(...state.other);
   return out;
 }
@@ -81,6 +93,7 @@ export function parseExpressions(list: string[]): FilterState {
     else if (name === 'tag' && op === '!=') state.tagsExclude.push(value);
     else if (name === 'rater' && op === '=') state.raters.push(value);
     else if (name === 'status' && op === '=' && ['ok', 'error', 'missing', 'any'].includes(value)) state.status = value as FilterState['status'];
+    else if (name === 'selection' && op === '=' && /^\d+$/.test(value)) state.selection = Number(value);
     else if ((op === '>=' || op === '<=') && Number.isFinite(Number(value))) {
       const range = state.ranges[name] ?? [null, null];
       if (op === '>=') range[0] = Number(value);
@@ -95,12 +108,17 @@ export function parseQuery(search: string): UiState {
   const params = new URLSearchParams(search);
   const sample = Number(params.get('sample'));
   const panel = params.get('panel');
+  const view = params.get('view');
+  const map = Number(params.get('map'));
   return {
     filters: parseExpressions(params.getAll('f')),
     sort: params.get('sort') || null,
     model: params.get('model') || null,
     sample: Number.isInteger(sample) && sample > 0 ? sample : null,
     panel: panel === 'jobs' || panel === 'models' ? panel : null,
+    view: (WORKBENCH_VIEWS as readonly string[]).includes(view ?? '') ? (view as WorkbenchView) : 'grid',
+    map: Number.isInteger(map) && map > 0 ? map : null,
+    color: params.get('color') || null,
   };
 }
 
@@ -109,6 +127,9 @@ export function buildQuery(state: UiState, options: { forView?: boolean } = {}):
   for (const e of filterExpressions(state.filters)) params.append('f', e);
   if (state.sort) params.set('sort', state.sort);
   if (state.model) params.set('model', state.model);
+  if (state.view !== 'grid') params.set('view', state.view);
+  if (state.map !== null) params.set('map', String(state.map));
+  if (state.color) params.set('color', state.color);
   if (!options.forView) {
     if (state.sample !== null) params.set('sample', String(state.sample));
     if (state.panel) params.set('panel', state.panel);

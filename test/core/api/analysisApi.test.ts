@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { callApi, createMiruService, type MiruService } from '../../../core/api/miruService.js';
-import type { AnalysisDetail, AnalysisInfo, FieldValues, ProjectionPoints } from '../../../core/api/apiTypes.js';
+import type { AnalysisDetail, AnalysisInfo, FieldValues, HistogramResult, ImagePageResult, ProjectionPoints } from '../../../core/api/apiTypes.js';
 import { startHttpHost, type HttpHost } from '../../../core/api/httpHost.js';
 import { decodeFrame, FRAME_CONTENT_TYPE } from '../../../core/api/binaryFrame.js';
 import { saveAnalysis } from '../../../core/analysis/analysisStore.js';
@@ -80,6 +80,13 @@ test('a lasso over the stored points becomes a selection; the same set keeps its
   const members = service.db.prepare('SELECT image_id FROM analysis_values WHERE analysis_id = ? ORDER BY image_id').pluck().all(saved.id);
   assert.deepEqual(members, ids.slice(2, 5));
   assert.deepEqual(await call('saveSelection', { analysisId: projection, polygon }), saved);
+  // The selection filter lists exactly its images, in listings, counts and histograms alike.
+  const page = await call<ImagePageResult>('listImages', { filters: [`selection=${saved.id}`], limit: 100 });
+  assert.deepEqual(page.items.map((i) => i.id), ids.slice(2, 5));
+  assert.deepEqual(await call('countImages', { filters: [`selection=${saved.id}`, 'tag=keep'] }), { count: 1 });
+  const histogram = await call<HistogramResult>('histogram', { field: 'brightness', filters: [`selection=${saved.id}`], bins: 4 });
+  assert.equal(histogram.counts.reduce((a, b) => a + b, 0) + histogram.missing, 3);
+  await assert.rejects(call('listImages', { filters: ['selection=99999'], limit: 10 }), /filters\[0\]: no stored selection with id 99999/);
   const byIds = await call<{ id: number; count: number }>('saveSelection', { ids: [ids[0], ids[1], ids[0]] });
   assert.equal(byIds.count, 2);
   await assert.rejects(call('saveSelection', { analysisId: projection, polygon: [100, 100, 101, 100, 101, 101] }), /invalid polygon: the selection is empty/);
