@@ -4,6 +4,10 @@
  * a recolour rewrites one float per point, and nothing is redrawn unless something changed. Hover finds the
  * nearest point through a uniform grid built once per projection; a lasso (Shift-drag, or the lasso tool) is drawn
  * on a 2-D canvas on top and resolved with the same point-in-polygon code the host uses.
+ * Level of detail: the GPU buffers hold the points in a shuffled order, so any prefix is a uniform sample. While
+ * the view moves, a frame draws only as long a prefix as fits the frame budget (measured, adapted every frame);
+ * once the view rests, the whole set is drawn. With a GPU the budget covers every point; with a software
+ * renderer (SwiftShader, no GPU) panning a million points stays interactive.
  * A plain class (attach/dispose), like the grid and image viewer engines.
  */
 import {
@@ -81,6 +85,26 @@ void main() {
 /** Points per cell of the hover index, on average. */
 const CELL_LOAD = 4;
 const HOVER_RADIUS_PX = 8;
+/** Target time of one frame while the view moves, and the fewest points such a frame draws. */
+const FRAME_BUDGET_MS = 25;
+const MIN_MOVING_POINTS = 20_000;
+/** The view counts as resting this long after its last move; then the full set is drawn. */
+const SETTLE_MS = 160;
+
+/** A seeded Fisher–Yates permutation: the draw order (the same map always shuffles the same way). */
+function shuffledOrder(n: number): Int32Array {
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  let state = 0x9e3779b9;
+  for (let i = n - 1; i > 0; i--) {
+    state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) | 0;
+    const j = (state >>> 0) % (i + 1);
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  return order;
+}
 
 /** Nearest-point lookup on a uniform grid: built in O(n) with a counting sort, queried in a few cells. */
 class PointGrid {
@@ -164,7 +188,14 @@ export class EmbeddingMap {
   private material: RawShaderMaterial | null = null;
   private points: MapPoints | null = null;
   private grid: PointGrid | null = null;
-  private indexOfId = new Map<number, number>();
+  /** slotOf[i]: where point i sits in the GPU buffers (the shuffled draw order). */
+  private slotOf = new Int32Array(0);
+  /** Points a moving frame may draw (adapted to the measured frame time). */
+  private movingBudget = Number.POSITIVE_INFINITY;
+  private lastMove = -Infinity;
+  private settleTimer = 0;
+  /** Points drawn by the last frame. */
+  drawnPoints = 0;
   private readonly controller = new AbortController();
   private resizeObserver: ResizeObserver | null = null;
   /** The data-space centre and the data units per CSS pixel. */
@@ -249,8 +280,6 @@ export class EmbeddingMap {
   /** New points: a new geometry and hover index, and the view fitted to them. */
   setPoints(points: MapPoints): void {
     this.points = points;
-    this.indexOfId = new Map();
-    for (let i = 0; i < points.ids.length; i++) this.indexOfId.set(points.ids[i]!, i);
     let minX = Infinity;
     let minY = Infinity;
     let maxX = -Infinity;
@@ -270,8 +299,18 @@ export class EmbeddingMap {
     const spanY = Math.max(maxY - minY, 1e-6);
     this.grid = new PointGrid(points.xy, minX, minY, Math.sqrt((spanX * spanY * CELL_LOAD) / Math.max(1, n)) || 1);
     this.geometry?.dispose();
+    const order = shuffledOrder(n);
+    this.slotOf = new Int32Array(n);
+    const shuffled = new Float32Array(2 * n);
+    for (let slot = 0; slot < n; slot++) {
+      const i = order[slot]!;
+      this.slotOf[i] = slot;
+      shuffled[2 * slot] = points.xy[2 * i]!;
+      shuffled[2 * slot + 1] = points.xy[2 * i + 1]!;
+    }
+    this.movingBudget = Number.POSITIVE_INFINITY;
     const geometry = new BufferGeometry();
-    geometry.setAttribute('position', new BufferAttribute(points.xy, 2));
+    geometry.setAttribute('position', new BufferAttribute(shuffled, 2));
     geometry.setAttribute('value', new BufferAttribute(new Float32Array(n).fill(-1), 1));
     geometry.setAttribute('flag', new BufferAttribute(new Float32Array(n), 1));
     // The position attribute has two components; three's own bounding-sphere code assumes three.
@@ -298,7 +337,7 @@ export class EmbeddingMap {
     const span = hi - lo || 1;
     for (let i = 0; i < out.length; i++) {
       const v = values ? values[i]! : Number.NaN;
-      out[i] = Number.isFinite(v) ? Math.min(1, Math.max(0, (v - lo) / span)) : -1;
+      out[this.slotOf[i]!] = Number.isFinite(v) ? Math.min(1, Math.max(0, (v - lo) / span)) : -1;
     }
     attribute.needsUpdate = true;
     this.invalidate();
@@ -308,8 +347,8 @@ export class EmbeddingMap {
   setHighlighted(ids: Iterable<number>): void {
     const next: number[] = [];
     for (const id of ids) {
-      const i = this.indexOfId.get(id);
-      if (i !== undefined) next.push(i);
+      const i = this.indexOf(id);
+      if (i >= 0) next.push(i);
     }
     this.highlighted = Int32Array.from(next);
     this.writeFlags();
@@ -326,8 +365,8 @@ export class EmbeddingMap {
     if (!attribute) return;
     const flags = attribute.array as Float32Array;
     const members = this.members && this.members.length === flags.length ? this.members : null;
-    for (let i = 0; i < flags.length; i++) flags[i] = members && !members[i] ? -1 : 0;
-    for (const i of this.highlighted) flags[i] = 1;
+    for (let i = 0; i < flags.length; i++) flags[this.slotOf[i]!] = members && !members[i] ? -1 : 0;
+    for (const i of this.highlighted) flags[this.slotOf[i]!] = 1;
     attribute.needsUpdate = true;
     this.invalidate();
   }
@@ -337,9 +376,31 @@ export class EmbeddingMap {
     this.root.classList.toggle('lasso-tool', on);
   }
 
-  /** Redraws now and returns how long the render took (ms); the benchmark calls this in a loop. */
-  renderNow(): number {
+  /** The point index of an image id (ids are in ascending order: a binary search), or -1. */
+  private indexOf(id: number): number {
+    const ids = this.points?.ids;
+    if (!ids) return -1;
+    let lo = 0;
+    let hi = ids.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (ids[mid]! < id) lo = mid + 1;
+      else if (ids[mid]! > id) hi = mid - 1;
+      else return mid;
+    }
+    return -1;
+  }
+
+  /**
+   * Redraws now and returns how long the render took (ms). `moving`: draw only the frame budget's prefix of the
+   * shuffled points (the view is being dragged or zoomed). The benchmark calls this in a loop.
+   */
+  renderNow(moving = false): number {
     if (!this.renderer) return 0;
+    const total = this.points?.ids.length ?? 0;
+    const count = moving ? Math.min(total, Math.max(MIN_MOVING_POINTS, Math.round(this.movingBudget))) : total;
+    this.geometry?.setDrawRange(0, count);
+    this.drawnPoints = count;
     const t0 = performance.now();
     this.renderer.render(this.scene, this.camera);
     // Wait for the GPU (or SwiftShader) to finish, so the time is the frame's real cost.
@@ -347,6 +408,8 @@ export class EmbeddingMap {
     const pixel = new Uint8Array(4);
     gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, pixel);
     const ms = performance.now() - t0;
+    // Next moving frame: scale the prefix so it lands near the budget (damped, so one slow frame is no cliff).
+    if (count > 0 && ms > 0) this.movingBudget = Math.min(total, Math.max(MIN_MOVING_POINTS, count * Math.min(2, Math.max(0.5, FRAME_BUDGET_MS / ms))));
     this.frameTimes.push(ms);
     if (this.frameTimes.length > 240) this.frameTimes.shift();
     return ms;
@@ -373,6 +436,7 @@ export class EmbeddingMap {
     this.resizeObserver?.disconnect();
     cancelAnimationFrame(this.frame);
     cancelAnimationFrame(this.hoverFrame);
+    window.clearTimeout(this.settleTimer);
     this.geometry?.dispose();
     this.material?.dispose();
     this.renderer?.dispose();
@@ -416,14 +480,20 @@ export class EmbeddingMap {
     this.camera.bottom = this.center.y - halfH;
     this.camera.updateProjectionMatrix();
     this.callbacks.onView?.({ zoom: 1 / this.unitsPerPx });
-    this.invalidate();
+    this.invalidate(true);
   }
 
-  private invalidate(): void {
+  /** A redraw on the next animation frame: a sampled one while the view moves, the full set once it rests. */
+  private invalidate(moved = false): void {
+    if (moved) {
+      this.lastMove = performance.now();
+      window.clearTimeout(this.settleTimer);
+      this.settleTimer = window.setTimeout(() => this.invalidate(), SETTLE_MS);
+    }
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
-      this.renderNow();
+      this.renderNow(performance.now() - this.lastMove < SETTLE_MS);
     });
   }
 
