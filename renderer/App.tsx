@@ -14,6 +14,7 @@ import { JobsPanel, type JobPrefill } from './components/JobsPanel.js';
 import { ModelsPanel } from './components/ModelsPanel.js';
 import { TagKeysDialog } from './components/TagKeysDialog.js';
 import { Toasts } from './components/Toasts.js';
+import type { WorkbenchViewProps } from './components/workbenchView.js';
 import { GridData } from './state/gridData.js';
 import { HistogramQueue } from './state/histograms.js';
 import { TagHistory, loadTagKeys, saveTagKeys, type TagChange, type TagKeys } from './state/tagging.js';
@@ -23,6 +24,9 @@ import { isTextEntry, ownsNavigationKeys } from './state/keys.js';
 
 // The map pulls in three.js: fetched only when the map view opens, so the grid's first load stays small.
 const MapView = lazy(() => import('./components/MapView.js').then((m) => ({ default: m.MapView })));
+const IssuesView = lazy(() => import('./components/IssuesView.js').then((m) => ({ default: m.IssuesView })));
+const RatersView = lazy(() => import('./components/RatersView.js').then((m) => ({ default: m.RatersView })));
+const BackbonesView = lazy(() => import('./components/BackbonesView.js').then((m) => ({ default: m.BackbonesView })));
 
 const VIEW_LABELS: Record<WorkbenchView, string> = { grid: 'Grid', map: 'Map', issues: 'Issues', raters: 'Raters', backbones: 'Backbones' };
 
@@ -63,6 +67,8 @@ export function App({ client }: { client: MiruClient }) {
   const [views, setViews] = useState<SavedView[]>([]);
   const [jobs, setJobs] = useState<Map<number, JobInfo>>(new Map());
   const [imagesRev, setImagesRev] = useState(0);
+  /** Grows on any library change (analyses included): the analysis views reload. */
+  const [analysesRev, setAnalysesRev] = useState(0);
   const [sampleRev, setSampleRev] = useState(0);
   const queue = useMemo(() => new HistogramQueue(client), [client]);
 
@@ -294,6 +300,7 @@ export function App({ client }: { client: MiruClient }) {
     if (what.has('scores') || what.has('models')) void loadModels();
     if (what.has('ratings') || what.has('images')) void loadRaters();
     if (what.has('tags') || what.has('images')) void loadTags();
+    if (what.size > 0) setAnalysesRev((r) => r + 1);
   }, [queue, loadInfo, loadFields, loadModels, loadRaters, loadTags]);
 
   const scheduleRefresh = useCallback(
@@ -325,7 +332,7 @@ export function App({ client }: { client: MiruClient }) {
           const failed = job.failures.length ? ` (${job.failures.length} file${job.failures.length === 1 ? '' : 's'} failed)` : '';
           toast('success', `${name} finished${failed}.`, failed ? { label: 'Show jobs', run: () => openJobs() } : undefined);
         }
-        scheduleRefresh(job.kind === 'index' ? 'images' : job.kind === 'explain' ? 'saliency' : 'scores', true);
+        scheduleRefresh(job.kind === 'index' ? 'images' : job.kind === 'explain' ? 'saliency' : job.kind === 'score' || job.kind === 'embed' ? 'scores' : 'analyses', true);
         if (job.kind === 'score' || job.kind === 'embed') scheduleRefresh('models', true);
       } else if (event.what !== 'saliency') scheduleRefresh(event.what);
     };
@@ -404,6 +411,18 @@ export function App({ client }: { client: MiruClient }) {
       </div>
     );
   }
+
+  const viewProps: WorkbenchViewProps = {
+    filters: ui.filters,
+    setFilters,
+    openSample,
+    applyTag: (tag, add, ids) => applyTag(tag, add, ids),
+    openJobs: (prefill) => openJobs(prefill),
+    tags,
+    raters,
+    models: models ?? [],
+    revision: analysesRev,
+  };
 
   return (
     <AppContext.Provider value={services}>
@@ -504,6 +523,7 @@ export function App({ client }: { client: MiruClient }) {
             tags={tags}
             raters={raters}
             views={views}
+            libraryImages={info ? indexedImages(info) : null}
             queue={queue}
             settled={settled}
             revision={imagesRev}
@@ -522,12 +542,20 @@ export function App({ client }: { client: MiruClient }) {
                 raterGroups={[...new Set(raters.map((r) => r.group).filter((g): g is string => g !== null))]}
                 highlighted={selectedIds}
                 selection={ui.filters.selection}
-                revision={imagesRev}
+                revision={analysesRev}
                 onMap={(id) => navigate((s) => ({ ...s, map: id }), 'replace')}
                 onColor={(color) => navigate((s) => ({ ...s, color }), 'replace')}
                 onSelection={(id) => setFilters({ ...ui.filters, selection: id })}
                 onOpen={openSample}
+                onCompute={() => openJobs({ kind: 'project' })}
               />
+            </Suspense>
+          )}
+          {(ui.view === 'issues' || ui.view === 'raters' || ui.view === 'backbones') && (
+            <Suspense fallback={<section className="analysis-view" />}>
+              {ui.view === 'issues' && <IssuesView {...viewProps} />}
+              {ui.view === 'raters' && <RatersView {...viewProps} />}
+              {ui.view === 'backbones' && <BackbonesView {...viewProps} />}
             </Suspense>
           )}
           <div className="grid-area">
@@ -578,7 +606,7 @@ export function App({ client }: { client: MiruClient }) {
                 onCount={(n, known) => setCount((c) => (c.n === n && c.known === known ? c : { n, known }))}
                 onReady={() => setSettled(true)}
               />
-              {info && info.images === 0 && !filtered && (
+              {info && indexedImages(info) === 0 && !filtered && (
                 <div className="empty" data-testid="empty-library">
                   <h2>No images yet</h2>
                   <p>Index a folder of images into this library. Miru reads JPEG, PNG, WebP, GIF, AVIF and TIFF, makes thumbnails and computes image statistics.</p>
@@ -606,13 +634,21 @@ export function App({ client }: { client: MiruClient }) {
                   </div>
                 </div>
               )}
-              {!gridError && info && info.images > 0 && count.known && count.n === 0 && (
+              {!gridError && info && indexedImages(info) > 0 && count.known && count.n === 0 && (
                 <div className="empty" data-testid="empty-filtered">
-                  <h2>No images match</h2>
-                  <p>{filtered ? 'No image passes every filter. Loosen a range or remove a tag filter.' : 'Every image in the library has a problem: see Status → Error.'}</p>
-                  {filtered && (
+                  <h2>{filtered ? 'No images match' : 'No readable images'}</h2>
+                  <p>
+                    {filtered
+                      ? 'No image passes every filter. Loosen a range or remove a tag filter.'
+                      : `Every indexed file (${formatCount(info.errors + info.missing)}) could not be read or is missing on disk; Status → All lists them with the reason.`}
+                  </p>
+                  {filtered ? (
                     <button className="btn btn-primary" onClick={() => setFilters(emptyFilters())}>
                       Clear filters
+                    </button>
+                  ) : (
+                    <button className="btn btn-primary" onClick={() => setFilters({ ...emptyFilters(), status: 'any' })}>
+                      Show them
                     </button>
                   )}
                 </div>
@@ -682,6 +718,11 @@ export function App({ client }: { client: MiruClient }) {
       </div>
     </AppContext.Provider>
   );
+}
+
+/** Every indexed image, readable or not: a library of unreadable files is not an empty one (Status → Error lists them). */
+function indexedImages(info: LibraryInfo): number {
+  return info.images + info.errors + info.missing;
 }
 
 function baseName(p: string): string {

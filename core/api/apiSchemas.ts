@@ -40,7 +40,7 @@ export const API_LIMITS = {
   nameLength: 200,
   pathLength: 4096,
   bins: 200,
-  /** Image ids in one tagImages call (a whole selection; a 1 MB body holds about 130,000). */
+  /** Image ids in one tagImages call (a whole selection; at most about 1.7 MB of JSON, under inputSize.ts's cap). */
   ids: 100_000,
   tagsPerCall: 16,
   tagLength: 64,
@@ -134,12 +134,28 @@ export const JOB_PARAMS = {
     force: z.boolean().optional(),
     ep: ep.optional(),
   }),
+  project: z.strictObject({
+    /** An embedding run id or a model name (its latest embedding run). */
+    embedding: name,
+    method: z.enum(['umap', 'pca']),
+    neighbors: z.number().int().min(2).max(200).optional(),
+    minDist: z.number().min(0).max(1).optional(),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+  }),
+  outliers: z.strictObject({ embedding: name, k: z.number().int().min(1).max(1000).optional() }),
+  duplicates: z.strictObject({ embedding: name.optional(), threshold: z.number().min(0).max(2).optional() }),
+  raters: z.strictObject({
+    clusters: z.union([z.number().int().min(1).max(50), z.literal('auto')]).optional(),
+    consensus: z.enum(['mean', 'median', 'crowdlab']).optional(),
+    model: name.optional(),
+    saveGroups: z.boolean().optional(),
+  }),
 } as const;
 
 export type JobParams = { [K in keyof typeof JOB_PARAMS]: z.infer<(typeof JOB_PARAMS)[K]> };
 
 const startJob = z.strictObject({
-  kind: z.enum(['index', 'score', 'embed', 'explain']),
+  kind: z.enum(['index', 'score', 'embed', 'explain', 'project', 'outliers', 'duplicates', 'raters']),
   params: z.record(z.string(), z.unknown()),
 });
 

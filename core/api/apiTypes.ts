@@ -147,7 +147,7 @@ export interface SaliencyResultDto {
   elapsedMs: number | null;
 }
 
-export type JobKind = 'index' | 'score' | 'embed' | 'explain';
+export type JobKind = 'index' | 'score' | 'embed' | 'explain' | 'project' | 'outliers' | 'duplicates' | 'raters';
 
 export interface StartJobInput {
   kind: JobKind;
@@ -155,7 +155,10 @@ export interface StartJobInput {
    * Checked per kind (apiSchemas.ts JOB_PARAMS; unknown keys are refused):
    * index: { roots: string[], retryErrors? }; score: { model, batch?, ep?, force? };
    * embed: { model, batch?, ep?, output?, layer?, pool?: 'mean'|'cls'|'none', normalize?, force? };
-   * explain: { model, method, layer?, target?, filters?: FilterExpression[], limit?, force?, ep? }.
+   * explain: { model, method, layer?, target?, filters?: FilterExpression[], limit?, force?, ep? };
+   * project: { embedding (run id or model name), method: 'umap'|'pca', neighbors?, minDist?, seed? };
+   * outliers: { embedding, k? }; duplicates: { embedding?, threshold? };
+   * raters: { clusters?: K|'auto', consensus?: 'mean'|'median'|'crowdlab', model?, saveGroups? }.
    */
   params: Record<string, unknown>;
 }
@@ -188,7 +191,7 @@ export interface SavedView {
 
 export type MiruEvent =
   | { type: 'job'; job: JobInfo }
-  | { type: 'library-changed'; what: 'images' | 'tags' | 'ratings' | 'scores' | 'models' | 'saliency'; ids?: number[] };
+  | { type: 'library-changed'; what: 'images' | 'tags' | 'ratings' | 'scores' | 'models' | 'saliency' | 'analyses'; ids?: number[] };
 
 /** Every call the UI can make. */
 export interface MiruApi {

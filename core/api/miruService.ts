@@ -40,6 +40,7 @@ import { loadInputImage } from '../explain/inputImage.js';
 import { JobRunner, type JobContext, type JobOutcome, type JobSnapshot } from '../jobs/jobRunner.js';
 import type { ProgressListener } from '../jobs/progress.js';
 import { analysisMethods } from './analysisApi.js';
+import { analysisJobWork, isAnalysisJobKind } from './analysisJobs.js';
 import { ApiInputError, ApiNotFoundError, parseApiInput, parseJobParams, type JobParams } from './apiSchemas.js';
 import { QueryEngine } from './queryEngine.js';
 import type {
@@ -286,6 +287,16 @@ export function createMiruService(dbPath: string, options: MiruServiceOptions = 
   }
 
   function jobWork(kind: JobKind, params: Record<string, unknown>): (ctx: JobContext) => Promise<JobOutcome> {
+    if (isAnalysisJobKind(kind)) {
+      const work = analysisJobWork(db, cacheDir, kind, params);
+      return async (ctx) => {
+        try {
+          return await work(ctx);
+        } finally {
+          changed('analyses');
+        }
+      };
+    }
     switch (kind) {
       case 'index': {
         const p = parseJobParams('index', params);

@@ -25,6 +25,18 @@ interface Props {
   onStarted(job: JobInfo): void;
 }
 
+/** What each job does, in a line (the form shows it; the kind buttons carry it as a tooltip). */
+const JOB_HINTS: Record<JobKind, string> = {
+  index: 'Scan folders for images: thumbnails, image statistics, content hashes.',
+  score: 'Score every image with a model (resumable).',
+  embed: 'Store an embedding vector per image: the input of maps, outliers, duplicates and probes.',
+  explain: 'Compute and cache saliency maps for the images in view.',
+  project: 'A 2-D map of a model’s embeddings (UMAP or PCA) for the Map view.',
+  outliers: 'Outlier scores: mean distance to the nearest neighbours in embedding space.',
+  duplicates: 'Exact duplicates by content hash, near duplicates by embedding distance.',
+  raters: 'Rater agreement, consensus, rater clusters and spammers.',
+};
+
 export function JobsPanel(props: Props) {
   const { client } = useServices();
   const [kind, setKind] = useState<JobKind>(props.prefill?.kind ?? (props.models.length ? 'score' : 'index'));
@@ -36,6 +48,10 @@ export function JobsPanel(props: Props) {
   const [layer, setLayer] = useState('');
   const [target, setTarget] = useState('');
   const [useFilters, setUseFilters] = useState(true);
+  const [projection, setProjection] = useState<'umap' | 'pca'>('umap');
+  const [neighbours, setNeighbours] = useState('');
+  const [threshold, setThreshold] = useState('');
+  const [clusters, setClusters] = useState('auto');
   const [starting, setStarting] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
@@ -49,7 +65,9 @@ export function JobsPanel(props: Props) {
     if (!model && props.models[0]) setModel(props.models[0].name);
   }, [props.models, model]);
 
-  const needsModel = kind !== 'index';
+  const needsModel = kind !== 'index' && kind !== 'raters';
+  /** Analysis jobs read a model's latest embedding run: the model select names it. */
+  const onEmbedding = kind === 'project' || kind === 'outliers' || kind === 'duplicates';
   const start = async () => {
     setError(null);
     let params: Record<string, unknown>;
@@ -60,6 +78,14 @@ export function JobsPanel(props: Props) {
         .filter(Boolean);
       if (list.length === 0) return setError('Name at least one folder to index (an absolute path on the machine running Miru).');
       params = { roots: list };
+    } else if (kind === 'raters') {
+      params = { clusters: clusters === 'auto' ? 'auto' : Number(clusters) };
+    } else if (onEmbedding) {
+      if (!model) return setError('Add a model and embed the library with it first (an embed job), then analyse its embeddings.');
+      params = { embedding: model };
+      if (kind === 'project') params.method = projection;
+      if (kind === 'outliers' && neighbours.trim()) params.k = Number(neighbours);
+      if (kind === 'duplicates' && threshold.trim()) params.threshold = Number(threshold);
     } else {
       if (!model) return setError('Add a model first (Models panel), then score, embed or explain with it.');
       params = { model };
@@ -94,13 +120,19 @@ export function JobsPanel(props: Props) {
             void start();
           }}
         >
-          <div className="segmented" role="radiogroup" aria-label="Job kind">
-            {(['index', 'score', 'embed', 'explain'] as const).map((k) => (
-              <button type="button" key={k} role="radio" aria-checked={kind === k} className={kind === k ? 'on' : ''} onClick={() => setKind(k)} data-testid={`job-kind-${k}`}>
-                {k}
-              </button>
-            ))}
-          </div>
+          {([['Library', ['index', 'score', 'embed', 'explain']], ['Analysis', ['project', 'outliers', 'duplicates', 'raters']]] as const).map(([title, kinds]) => (
+            <div className="job-kind-row" key={title}>
+              <span className="job-kind-title">{title}</span>
+              <div className="segmented" role="radiogroup" aria-label={`${title} job kind`}>
+                {kinds.map((k) => (
+                  <button type="button" key={k} role="radio" aria-checked={kind === k} className={kind === k ? 'on' : ''} onClick={() => setKind(k)} data-testid={`job-kind-${k}`} title={JOB_HINTS[k]}>
+                    {k === 'project' ? 'map' : k}
+                  </button>
+                ))}
+              </div>
+            </div>
+          ))}
+          <p className="hint job-hint">{JOB_HINTS[kind]}</p>
           <div className="form-grid">
             {kind === 'index' && (
               <>
@@ -110,7 +142,7 @@ export function JobsPanel(props: Props) {
             )}
             {needsModel && (
               <>
-                <label>Model</label>
+                <label>{onEmbedding ? 'Embeddings of' : 'Model'}</label>
                 {props.models.length ? (
                   <select className="input" value={model} onChange={(e) => setModel(e.target.value)} data-testid="job-model">
                     {props.models.map((m) => (
@@ -132,6 +164,37 @@ export function JobsPanel(props: Props) {
                 </select>
                 <label>Batch</label>
                 <input className="input" inputMode="numeric" placeholder="16" value={batch} onChange={(e) => setBatch(e.target.value)} />
+              </>
+            )}
+            {kind === 'project' && (
+              <>
+                <label>Method</label>
+                <select className="input" value={projection} onChange={(e) => setProjection(e.target.value as 'umap' | 'pca')} data-testid="job-projection">
+                  <option value="umap">UMAP (neighbourhoods)</option>
+                  <option value="pca">PCA (exact, fast)</option>
+                </select>
+              </>
+            )}
+            {kind === 'outliers' && (
+              <>
+                <label>Neighbours</label>
+                <input className="input" inputMode="numeric" placeholder="10" value={neighbours} onChange={(e) => setNeighbours(e.target.value)} />
+              </>
+            )}
+            {kind === 'duplicates' && (
+              <>
+                <label>Distance</label>
+                <input className="input" inputMode="decimal" placeholder="auto (cosine)" value={threshold} onChange={(e) => setThreshold(e.target.value)} />
+              </>
+            )}
+            {kind === 'raters' && (
+              <>
+                <label>Clusters</label>
+                <select className="input" value={clusters} onChange={(e) => setClusters(e.target.value)}>
+                  {['auto', '2', '3', '4', '5', '6', '8'].map((k) => (
+                    <option key={k}>{k}</option>
+                  ))}
+                </select>
               </>
             )}
             {kind === 'explain' && (
@@ -160,7 +223,7 @@ export function JobsPanel(props: Props) {
             </div>
           )}
           <div className="form-actions">
-            <button className="btn btn-primary" type="submit" disabled={starting} data-testid="job-start">
+            <button className="btn btn-primary" type="submit" disabled={starting || (needsModel && props.models.length === 0)} data-testid="job-start">
               {starting ? 'Starting…' : `Start ${kind}`}
             </button>
           </div>

@@ -28,6 +28,8 @@ interface Props {
   /** A lasso was stored as selection `id`: filter the grid to it. */
   onSelection(id: number | null): void;
   onOpen(id: number): void;
+  /** Opens the jobs drawer on the map job (for the empty state). */
+  onCompute(): void;
 }
 
 interface ColorOption {
@@ -234,6 +236,7 @@ export function MapView(props: Props) {
         <label className="tool">
           <span>Map</span>
           <select className="input" data-testid="map-select" value={current?.id ?? ''} onChange={(e) => props.onMap(e.target.value ? Number(e.target.value) : null)} disabled={!projections?.length}>
+            {!projections?.length && <option value="">none yet</option>}
             {(projections ?? []).map((p) => (
               <option key={p.id} value={p.id}>
                 {analysisLabel(p)} · {formatCount(p.count)} points
@@ -289,10 +292,13 @@ export function MapView(props: Props) {
         {projections !== null && projections.length === 0 && (
           <div className="empty-state map-empty" data-testid="map-empty">
             <h3>No map yet</h3>
-            <p>A map places every image by its embedding, so similar images sit together. Make one from an embedding run:</p>
+            <p>A map places every image by its embedding, so similar images sit together. Embed the library with a model (an embed job), then make a map of its embeddings.</p>
+            <button className="btn btn-primary" data-testid="map-compute" onClick={props.onCompute}>
+              Make a map…
+            </button>
+            <p className="hint">or from a terminal:</p>
             <code>miru embed --db LIBRARY --model MODEL</code>
             <code>miru project --db LIBRARY --embedding MODEL --method umap</code>
-            <p>Then reopen this view.</p>
           </div>
         )}
         {error && <div className="empty-state map-empty">{error}</div>}
