@@ -6,7 +6,11 @@
  *   - a filter change to the updated grid (`miru:filters-changed` to the next `miru:grid-ready`), for several
  *     filters (a common tag, a rare tag excluded, a rating range, a path search, clearing);
  *   - the longest task while scrolling 10,000 rows (PerformanceObserver 'longtask'), plus the longest gap
- *     between animation frames.
+ *     between animation frames;
+ *   - deep jumps: the scrollbar set to 50% and to 99% of the listing at once (a drag's end), in library order
+ *     and sorted by a column, timed from setting scrollTop to the UI's `miru:view-filled` mark (every tile on
+ *     screen showing its item and thumbnail again). The grid fetches the block there by its rank
+ *     (listImages `offset`) instead of walking the ~500 pages before it. Baseline: the first-grid time.
  * Goals (issue 5): under 1.5 s, under 300 ms, no task over 100 ms. Same-run baseline: navigating to a static
  * file on the same server (browser + server overhead with no app).
  *
@@ -23,6 +27,8 @@ import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { cacheDirFor } from '../core/library/openLibrary.js';
+import { callApi, createMiruService } from '../core/api/miruService.js';
+import type { ImagePageResult } from '../core/api/apiTypes.js';
 import { thumbnailPath, THUMBNAIL_SIZE } from '../core/library/thumbnails.js';
 import { ensureQueryDb, QUERY_DB_PATH } from './queryDb.js';
 import { BENCH_DIR, REPO_ROOT, fmtMs, heading, median, now, printTable } from './benchUtil.js';
@@ -30,6 +36,8 @@ import { BENCH_DIR, REPO_ROOT, fmtMs, heading, median, now, printTable } from '.
 const GOAL_FIRST_GRID_MS = 1500;
 const GOAL_FILTER_MS = 300;
 const GOAL_LONG_TASK_MS = 100;
+/** Where the deep jumps land, as fractions of the listing. */
+const JUMP_FRACTIONS = [0.5, 0.99];
 const UI_DB_PATH = path.join(BENCH_DIR, 'ui-1m.db');
 const UI_PARAMS_PATH = path.join(BENCH_DIR, 'ui-1m.json');
 const THUMBS = 12;
@@ -147,6 +155,51 @@ async function filterToGridMs(page: Page): Promise<number> {
     const ready = performance.getEntriesByName('miru:grid-ready').find((e) => e.startTime >= start);
     return ready ? ready.startTime - start : NaN;
   })()`)) as number;
+}
+
+/** The grid's scroller and the tiles on screen, as the in-page code below reads them. */
+declare const performance: { now(): number; getEntriesByName(name: string): { startTime: number }[] };
+
+/**
+ * Sets the grid's scrollbar to `fraction` of its range in one step and waits until the screen is filled again
+ * (`miru:view-filled` after the jump). Returns the time and the first index on screen.
+ */
+async function jumpMs(page: Page, fraction: number): Promise<{ ms: number; firstIndex: number }> {
+  const t0 = (await page.evaluate(`(() => {
+    const s = document.querySelector('.grid-scroller');
+    const t0 = performance.now();
+    s.scrollTop = ${fraction} * (s.scrollHeight - s.clientHeight);
+    return t0;
+  })()`)) as number;
+  await page.waitForFunction((start) => performance.getEntriesByName('miru:view-filled').some((e) => e.startTime > start), t0, { timeout: 60_000 });
+  const filled = (await page.evaluate(`performance.getEntriesByName('miru:view-filled').find((e) => e.startTime > ${t0}).startTime`)) as number;
+  const firstIndex = (await page.evaluate(`Math.min(...[...document.querySelectorAll('.tile:not([hidden])[data-id]')].map((e) => Number(e.dataset.index)))`)) as number;
+  return { ms: filled - t0, firstIndex };
+}
+
+/**
+ * The server's side of a jump, in this process over the same file: one listImages page of 1,000 rows at `rank`
+ * by `offset` (median of 5), against walking there by cursor, timed over the first 50 pages and scaled to the rank.
+ */
+async function serverSeekVsWalk(dbPath: string, sort: string | undefined, rank: number): Promise<{ seekMs: number; walkMs: number }> {
+  const service = createMiruService(dbPath);
+  try {
+    const list = (input: Record<string, unknown>) => callApi(service, 'listImages', { filters: [], sort, limit: 1000, ...input }) as Promise<ImagePageResult>;
+    await list({ offset: rank }); // loads the worker's columns once, as the running app has
+    const seeks: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = now();
+      await list({ offset: rank + i * 1000 });
+      seeks.push(now() - t0);
+    }
+    const pages = 50;
+    let after: string | null = null;
+    const t0 = now();
+    for (let i = 0; i < pages; i++) after = (await list({ after })).next;
+    return { seekMs: median(seeks), walkMs: ((now() - t0) / (pages * 1000)) * rank };
+  } finally {
+    await service.close();
+  }
 }
 
 async function launch(): Promise<Browser> {
@@ -270,6 +323,51 @@ async function main(): Promise<void> {
     ]);
     await context.close();
 
+    // --- deep jumps -----------------------------------------------------------------------------------------
+    const jumpRuns = Math.max(1, Number(process.env.BENCH_JUMP_RUNS ?? 3));
+    heading(`deep jumps: the scrollbar set to ${JUMP_FRACTIONS.map((f) => `${f * 100}%`).join(' and ')} of the listing (${jumpRuns} runs, each from a fresh page)`);
+    const listings: [string, string][] = [
+      ['library order', ''],
+      ['sorted by -brightness', '&sort=-brightness'],
+    ];
+    const jumpContext = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const jumpPage = await jumpContext.newPage();
+    const jumpRows: string[][] = [['listing', 'jump to', 'median', 'min', 'max', 'first index on screen']];
+    const jumps: { listing: string; fraction: number; median: number }[] = [];
+    let jumpTotal = 0;
+    for (const [name, query] of listings) {
+      const times = new Map<number, number[]>(JUMP_FRACTIONS.map((f) => [f, []]));
+      let total = 0;
+      const landed = new Map<number, number>();
+      for (let run = 0; run < jumpRuns; run++) {
+        await jumpPage.goto(`${server.url}${query}`);
+        await waitGridReady(jumpPage, 0, 60_000);
+        total = Number(((await jumpPage.textContent('[data-testid=count]')) ?? '').trim().split(/\s/)[0]!.replace(/,/g, ''));
+        jumpTotal = total;
+        for (const fraction of JUMP_FRACTIONS) {
+          const { ms, firstIndex } = await jumpMs(jumpPage, fraction);
+          times.get(fraction)!.push(ms);
+          landed.set(fraction, firstIndex);
+        }
+      }
+      for (const fraction of JUMP_FRACTIONS) {
+        const t = times.get(fraction)!;
+        const at = landed.get(fraction)!;
+        jumpRows.push([name, `${fraction * 100}%`, fmtMs(median(t)), fmtMs(Math.min(...t)), fmtMs(Math.max(...t)), `${at.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} (${((at / total) * 100).toFixed(1)}%)`]);
+        jumps.push({ listing: name, fraction, median: median(t) });
+      }
+    }
+    printTable(jumpRows);
+    await jumpContext.close();
+    heading('the server side of a jump: one 1,000-row page at 50% by offset vs walking there by cursor (in process)');
+    const serverRows: string[][] = [['listing', 'page by offset', 'walking (50 pages timed, scaled)', 'ratio']];
+    for (const [name, sort] of [['library order', undefined], ['sorted by -brightness', '-brightness']] as const) {
+      const rank = Math.floor(jumpTotal / 2);
+      const { seekMs, walkMs } = await serverSeekVsWalk(dbPath, sort, rank);
+      serverRows.push([name, fmtMs(seekMs), fmtMs(walkMs), `${(walkMs / seekMs).toFixed(0)}x`]);
+    }
+    printTable(serverRows);
+
     // --- summary --------------------------------------------------------------------------------------------
     heading('summary (goals from issue 5)');
     const firstMedian = median(firstGrid);
@@ -281,6 +379,8 @@ async function main(): Promise<void> {
       ['filter change -> updated grid (worst of 7)', fmtMs(worstFilter), `< ${fmtMs(GOAL_FILTER_MS)}`, '', '', verdict(worstFilter < GOAL_FILTER_MS)],
       ['filter change -> updated grid (median)', fmtMs(median(filterMs)), '', '', '', ''],
       [`longest task scrolling ${scrollRows.toLocaleString('en-US')} rows`, longest ? fmtMs(longest) : '< 50 ms', `<= ${fmtMs(GOAL_LONG_TASK_MS)}`, '', '', verdict(longest <= GOAL_LONG_TASK_MS)],
+      // A jump should cost no more than showing the first grid did (baseline: the first-grid median above).
+      ...jumps.map((j) => [`deep jump to ${j.fraction * 100}%, ${j.listing} (median)`, fmtMs(j.median), '', fmtMs(firstMedian), `${(j.median / firstMedian).toFixed(2)}x`, '']),
     ]);
   } finally {
     await browser.close();

@@ -10,13 +10,11 @@
  */
 import type { MiruEvent } from '../core/api/apiTypes.js';
 import { apiErrorStatus } from '../core/api/miruService.js';
+import { apiInputBytes, MAX_API_INPUT_BYTES } from '../core/api/inputSize.js';
 import { CALL_CHANNEL, EVENT_CHANNEL, isApiMethod, type CallResult } from './apiMethods.js';
 import { isAppUrl } from './appOrigin.js';
 import type { IpcMainInvokeEventLike, IpcMainLike } from './electronTypes.js';
 import type { SecurityLog, WindowRegistry } from './windowFactory.js';
-
-/** A JSON-sized cap on one call's input: the largest legitimate input (a tag edit of a big selection) is far below it. */
-export const MAX_INPUT_BYTES = 4 * 1024 * 1024;
 
 export type SenderCheck = { ok: true } | { ok: false; reason: string };
 
@@ -27,14 +25,6 @@ export function checkSender(event: IpcMainInvokeEventLike, registry: WindowRegis
   if (frame.parent !== null && frame.parent !== undefined) return { ok: false, reason: 'the sender is a subframe' };
   if (!isAppUrl(frame.url)) return { ok: false, reason: `the sending frame is not on miru://app (it is on ${JSON.stringify(String(frame.url).slice(0, 200))})` };
   return { ok: true };
-}
-
-function inputSize(input: unknown): number {
-  try {
-    return JSON.stringify(input ?? null)?.length ?? 0;
-  } catch {
-    return Number.POSITIVE_INFINITY; // cycles, BigInt: not a JSON input the API could take anyway
-  }
 }
 
 export interface IpcBindingOptions {
@@ -74,8 +64,9 @@ export function bindIpc(options: IpcBindingOptions): IpcBinding {
     if (!isApiMethod(method)) {
       return { ok: false, error: { code: 'bad-request', message: `Unknown API method ${JSON.stringify(String(method).slice(0, 100))}.` } };
     }
-    if (inputSize(input) > MAX_INPUT_BYTES) {
-      return { ok: false, error: { code: 'bad-request', message: `The input of ${method} is not JSON or is larger than ${MAX_INPUT_BYTES} bytes.` } };
+    // The browser host's body cap, measured the same way (core/api/inputSize.ts).
+    if (apiInputBytes(input) > MAX_API_INPUT_BYTES) {
+      return { ok: false, error: { code: 'bad-request', message: `The input of ${method} is not JSON or is larger than ${MAX_API_INPUT_BYTES} bytes.` } };
     }
     try {
       return { ok: true, value: await options.call(method, input) };

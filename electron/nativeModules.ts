@@ -8,8 +8,9 @@
  * JS and the addon must match) and the ABI (Electron patch releases share one), so upgrades never load a stale
  * build: they ask for a rebuild instead.
  *
- * onnxruntime-node and sharp need nothing of the kind: both are N-API addons (ABI-stable across Node and
- * Electron versions), so the same files load in both runtimes.
+ * onnxruntime-node, sharp and hnswlib-node need nothing of the kind: all three are N-API addons (ABI-stable across
+ * Node and Electron versions; hnswlib-node is built with node-addon-api and its addon.node exports only
+ * napi_register_module_v1), so the same files load in both runtimes.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

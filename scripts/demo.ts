@@ -18,6 +18,13 @@ import { addModel } from '../core/models/modelRegistry.js';
 import { scoreLibrary } from '../core/models/scoreLibrary.js';
 import { spearman } from '../core/analysis/correlation.js';
 import { terminalProgress } from '../core/cli/progressBar.js';
+import type { LibraryDb } from '../core/library/openLibrary.js';
+import type { ProgressListener } from '../core/jobs/progress.js';
+import { embedLibrary } from '../core/models/embedLibrary.js';
+import { projectEmbeddingRun } from '../core/analysis/projections.js';
+import { findDuplicates, outlierScores } from '../core/analysis/neighbors.js';
+import { knnCacheDir } from '../core/analysis/knnIndex.js';
+import { analyzeRaters } from '../core/analysis/raterAnalysis.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const demoDir = path.join(root, '.miru-demo');
@@ -75,6 +82,7 @@ async function main(): Promise<void> {
           `Spearman with mean human rating ${spearman(pairs.map((p) => p.score), pairs.map((p) => p.rating)).toFixed(3)}`,
       );
     }
+    await analyse(db, progress, () => bar.stop());
     show('Highest rated, at least 3 ratings:', ['ratingCount>=3'], '-ratingMean');
     show('Most saturated:', [], '-saturation');
     show('Blurriest:', [], 'sharpness');
@@ -83,6 +91,26 @@ async function main(): Promise<void> {
     db.close();
   }
   if (process.env.MIRU_DEMO_NO_WORKBENCH !== '1') await openWorkbench();
+}
+
+/**
+ * What the workbench's analysis views show: embeddings of both bundled models, a UMAP map of each, outlier
+ * scores, duplicate groups, and the rater analysis with its clusters saved as rater groups.
+ */
+async function analyse(db: LibraryDb, progress: ProgressListener, done: () => void): Promise<void> {
+  const cacheDir = knnCacheDir(cacheDirFor(dbPath));
+  for (const name of BUNDLED_MODELS) {
+    const embedded = await embedLibrary(db, name, { onProgress: progress });
+    done();
+    const map = await projectEmbeddingRun(db, embedded.run, { method: 'umap', knn: { cacheDir } });
+    console.log(`  ${name}: ${embedded.embedded + embedded.skipped} embeddings of ${embedded.dimension} values; a UMAP map of ${map.imageIds.length} points (analysis ${map.analysisId})`);
+  }
+  const outliers = await outlierScores(db, BUNDLED_MODELS[0]!, 10, { cacheDir });
+  const duplicates = await findDuplicates(db, BUNDLED_MODELS[0]!, { cacheDir });
+  console.log(`  outlier scores for ${outliers.images.length} images; ${duplicates.exact.length} exact and ${duplicates.near.length} near-duplicate groups`);
+  const raters = await analyzeRaters(db, { clusters: 'auto', saveGroups: true });
+  const alpha = raters.alpha.interval === null ? 'n/a' : raters.alpha.interval.toFixed(3);
+  console.log(`  raters: Krippendorff's alpha (interval) ${alpha}, ${raters.clusters.length} clusters, ${raters.spammers.raters.length} likely spammers`);
 }
 
 /** The desktop app when it can start (it says why not otherwise), else the same UI in the browser until Ctrl-C. */

@@ -5,7 +5,8 @@
  * - the Host header must name this server (`127.0.0.1:<port>` or `localhost:<port>`), which defeats DNS
  *   rebinding; an Origin or Sec-Fetch-Site that is not this origin is refused; no CORS headers are ever sent;
  * - images are served only through servedFiles.ts (a content hash, a numeric id), never by path;
- * - API bodies are JSON of at most 1 MB, checked by core/api's schemas before any method runs.
+ * - API bodies are JSON of at most MAX_API_INPUT_BYTES (4 MiB, the Electron host's IPC cap too), checked by
+ *   core/api's schemas before any method runs.
  *
  * Protocol: `POST /api/<method>` with a JSON body → 200 `{"ok":true,"result":...}` (or, for results holding typed
  * arrays, one binary frame of type application/x-miru-frame: binaryFrame.ts) or 4xx/5xx
@@ -21,10 +22,10 @@ import type { AddressInfo } from 'node:net';
 import { cacheDirFor } from '../library/openLibrary.js';
 import { isApiMethodName } from './apiSchemas.js';
 import { apiErrorStatus, callApi, type MiruService } from './miruService.js';
+import { MAX_API_INPUT_BYTES } from './inputSize.js';
 import { encodeFrame, FRAME_CONTENT_TYPE, holdsTypedArrays } from './binaryFrame.js';
 import { resolveOriginal, resolveThumbnail, type ServedFile, uiContentType } from './servedFiles.js';
 
-export const MAX_BODY_BYTES = 1024 * 1024;
 /**
  * The token cookie's name is `miru_token_<port>`: cookies are shared by every port of 127.0.0.1, so one name
  * would let a second `miru serve` overwrite the first one's cookie and lock its open tabs out.
@@ -148,11 +149,11 @@ export async function startHttpHost(service: MiruService, options: HttpHostOptio
     }
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type !== 'application/json') return sendJson(res, 415, { ok: false, error: { message: 'The body must be JSON (Content-Type: application/json).' } });
-    const body = await readBody(req, MAX_BODY_BYTES);
+    const body = await readBody(req, MAX_API_INPUT_BYTES);
     if (body === 'too-large') {
       // Answer first, then drop the connection instead of reading the rest of an oversized upload.
       res.setHeader('connection', 'close');
-      sendJson(res, 413, { ok: false, error: { message: `The request body is over ${MAX_BODY_BYTES} bytes.` } });
+      sendJson(res, 413, { ok: false, error: { message: `The request body is over ${MAX_API_INPUT_BYTES} bytes.` } });
       res.on('finish', () => req.destroy());
       return;
     }

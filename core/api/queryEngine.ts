@@ -1,5 +1,5 @@
 /**
- * Counts and histograms for the API, off the host's main thread: a worker thread holds the column store
+ * Counts, histograms and rank seeks for the API, off the host's main thread: a worker thread holds the column store
  * (core/library/histogram.ts) over its own read-only connection. Requests are answered in order; the host says
  * what its own writes changed (invalidate), and writes by other processes are noticed through the main
  * connection's `PRAGMA data_version`, which changes exactly when another connection commits. Where a worker
@@ -8,11 +8,13 @@
 import { Worker } from 'node:worker_threads';
 import type { LibraryDb } from '../library/openLibrary.js';
 import { ColumnStore, type HistogramData, type StoreInvalidation } from '../library/histogram.js';
-import type { FieldRef, ImageFilter } from '../library/queryImages.js';
+import type { FieldRef, ImageFilter, ListSort } from '../library/queryImages.js';
+import { rowAtRank, type RankedRow } from '../library/rankSeek.js';
 
 export type EngineRequest =
   | { op: 'histogram'; id: number; field: FieldRef; filters: ImageFilter[]; bins: number }
   | { op: 'count'; id: number; filters: ImageFilter[] }
+  | { op: 'seek'; id: number; sort: ListSort; filters: ImageFilter[]; rank: number }
   | { op: 'warm'; id: number }
   | { op: 'invalidate'; what: StoreInvalidation }
   | { op: 'close' };
@@ -93,6 +95,14 @@ export class QueryEngine {
     return this.request({ op: 'count', id: 0, filters }) as Promise<number>;
   }
 
+  /**
+   * The row at 0-based `rank` of the listing (filters + sort), or null past its end: its id and sort value make
+   * the keyset cursor a page at that rank starts from (rankSeek.ts), so the grid can jump instead of walking.
+   */
+  rowAtRank(filters: ImageFilter[], sort: ListSort, rank: number): Promise<RankedRow | null> {
+    return this.request({ op: 'seek', id: 0, sort, filters, rank }) as Promise<RankedRow | null>;
+  }
+
   /** What this process's own writes changed. */
   invalidate(what: StoreInvalidation): void {
     this.local?.invalidate(what);
@@ -143,6 +153,7 @@ export class QueryEngine {
     try {
       if (request.op === 'warm') return Promise.resolve(this.local.warm());
       if (request.op === 'count') return Promise.resolve(this.local.count(request.filters));
+      if (request.op === 'seek') return Promise.resolve(rowAtRank(this.local, request.sort, request.filters, request.rank));
       return Promise.resolve(this.local.histogram(request.field, request.filters, request.bins));
     } catch (error) {
       return Promise.reject(error as Error);

@@ -13,8 +13,16 @@ import { registerAttribute } from './commands/attributeCommand.js';
 import { registerRaters } from './commands/ratersCommand.js';
 import { registerExplain } from './commands/explainCommand.js';
 import { registerProbe } from './commands/probeCommand.js';
+import { registerPseudoLabels } from './commands/pseudoLabelsCommand.js';
 import { registerServe } from './commands/serveCommand.js';
 import { registerApp } from './commands/appCommand.js';
+import { registerProject } from './commands/projectCommand.js';
+import { registerSimilar } from './commands/similarCommand.js';
+import { registerDuplicates } from './commands/duplicatesCommand.js';
+import { registerOutliers } from './commands/outliersCommand.js';
+import { registerProbeLabels } from './commands/probeLabelsCommand.js';
+import { registerRaterModels } from './commands/raterModelsCommand.js';
+import { registerLabelIssues } from './commands/labelIssuesCommand.js';
 
 /** Thrown by commands for a failure the user can fix; printed as one line without a stack trace. */
 export class CliError extends Error {}
@@ -37,6 +45,14 @@ export function buildProgram(): Command {
   registerRaters(program);
   registerExplain(program);
   registerProbe(program);
+  registerProject(program);
+  registerSimilar(program);
+  registerDuplicates(program);
+  registerOutliers(program);
+  registerPseudoLabels(program);
+  registerProbeLabels(program);
+  registerRaterModels(program);
+  registerLabelIssues(program);
   registerApp(program);
   registerDoctor(program);
   registerServe(program);

@@ -19,6 +19,15 @@ export function wholeNumber(name: string) {
   };
 }
 
+/** Commander parser for numeric options whose range the core function checks (and names in its error). */
+export function finiteNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number (got ${JSON.stringify(value)}).`);
+    return n;
+  };
+}
+
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }

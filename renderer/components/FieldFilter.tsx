@@ -80,7 +80,7 @@ export function FieldFilter({ field, range, filters, queue, settled, revision, e
       )}
       {expanded && (
         <div className="field-body">
-          <Histogram data={data} range={range ?? null} format={fmt} loading={loading} onRange={onRange} integer={isIntegerField(field.name)} />
+          <Histogram data={data} range={range ?? null} format={fmt} loading={loading} onRange={onRange} integer={isIntegerField(field.name)} emptyNote={emptyNote(field, data)} />
           {error && <div className="inline-error">{error}</div>}
           <div className="field-meta">
             {data ? (
@@ -99,6 +99,12 @@ export function FieldFilter({ field, range, filters, queue, settled, revision, e
   );
 }
 
+/** What an empty histogram says when there is more to say than "no values": a model that has scored nothing yet. */
+function emptyNote(field: FieldInfo, data: HistogramResult | null): string | null {
+  if (field.group !== 'scores' || !data || data.min !== null) return null;
+  return `${field.name.replace(/^score:/, '')} has not scored any image yet: score the library from Jobs`;
+}
+
 function rangeText([lo, hi]: Range, fmt: (v: number) => string): string {
   if (lo !== null && hi !== null) return `${fmt(lo)} – ${fmt(hi)}`;
   return lo !== null ? `≥ ${fmt(lo)}` : `≤ ${fmt(hi!)}`;
@@ -111,7 +117,9 @@ function Histogram({
   loading,
   onRange,
   integer,
+  emptyNote,
 }: {
+  emptyNote: string | null;
   data: HistogramResult | null;
   range: Range | null;
   format(v: number): string;
@@ -146,7 +154,7 @@ function Histogram({
   return (
     <div className={`histogram-host ${loading ? 'loading' : ''}`} ref={host}>
       {((!data && !loading) || (data && data.counts.every((c) => c === 0))) && (
-        <div className="histogram-empty">{data && data.missing ? `none of these ${formatCount(data.missing)} images has a value` : 'no values'}</div>
+        <div className="histogram-empty">{emptyNote ?? (data && data.missing ? `none of these ${formatCount(data.missing)} images has a value` : 'no values')}</div>
       )}
     </div>
   );

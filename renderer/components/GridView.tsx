@@ -33,6 +33,7 @@ export function GridView(props: Props) {
   const generation = useRef(0);
   const readyFor = useRef(-1);
   const firstReady = useRef(false);
+  const wasWaiting = useRef(false);
 
   useEffect(() => {
     const engine = new GridEngine({
@@ -48,6 +49,12 @@ export function GridView(props: Props) {
         // total count may still be on its way: it sizes the scrollbar, not what is on screen.
         const ready = (onScreen > 0 && waiting === 0) || (data.countKnown && data.count === 0);
         el.dataset.ready = String(ready);
+        // A screen that had placeholders is now complete (after a scroll or a jump): bench:ui times jumps by it.
+        if (waiting > 0) wasWaiting.current = true;
+        else if (onScreen > 0 && wasWaiting.current) {
+          wasWaiting.current = false;
+          performance.mark('miru:view-filled');
+        }
         if (ready && readyFor.current !== generation.current) {
           readyFor.current = generation.current;
           if (!firstReady.current) {

@@ -307,7 +307,7 @@ export function SampleView(props: Props) {
               </div>
             )}
           </section>
-          {detail && <ScoresSection detail={detail} />}
+          {detail && <ScoresSection detail={detail} hasModels={props.models.length > 0} onOpenModels={props.onOpenModels} />}
           {detail && <TagsEditor detail={detail} knownTags={props.knownTags} onTag={(tag, add) => props.onTag(tag, add, [detail.id])} toastError={(m) => toast('error', m)} />}
           {detail && <RatingsSection detail={detail} />}
           {detail && <StatsSection detail={detail} />}
@@ -327,12 +327,22 @@ function targetLabels(model: ModelSummary | null): string[] {
   return Array.isArray(labels) ? labels.filter((l): l is string => typeof l === 'string').slice(0, 50) : [];
 }
 
-function ScoresSection({ detail }: { detail: ImageDetail }) {
+function ScoresSection({ detail, hasModels, onOpenModels }: { detail: ImageDetail; hasModels: boolean; onOpenModels(): void }) {
   if (detail.scores.length === 0) {
     return (
-      <section className="section">
+      <section className="section" data-testid="scores">
         <div className="section-title">Scores</div>
-        <div className="hint">Not scored yet. Start a score job in Jobs.</div>
+        {hasModels ? (
+          <div className="hint">Not scored yet. Start a score job in Jobs.</div>
+        ) : (
+          <div className="hint">
+            No scores yet: there are no models. Add one in{' '}
+            <button className="link" onClick={onOpenModels}>
+              Models
+            </button>
+            , then score the library from Jobs.
+          </div>
+        )}
       </section>
     );
   }
@@ -432,6 +442,11 @@ function RatingsSection({ detail }: { detail: ImageDetail }) {
         <span className="section-title">Ratings</span>
         <span className="muted">{detail.ratingCount > 0 && detail.ratingMean !== null ? `mean ${detail.ratingMean.toFixed(2)} · ${detail.ratingCount}` : 'none'}</span>
       </div>
+      {detail.ratings.length === 0 && (
+        <div className="hint">
+          No ratings for this image. Raters’ scores come from a CSV: <code>miru ratings import ratings.csv --db …</code>
+        </div>
+      )}
       <div className="ratings-list">
         {[...detail.ratings]
           .sort((a, b) => a.rater.localeCompare(b.rater))

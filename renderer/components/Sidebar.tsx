@@ -15,6 +15,8 @@ interface Props {
   tags: { tag: string; count: number }[];
   raters: { name: string; ratings: number; group: string | null }[];
   views: SavedView[];
+  /** Images in the library (null while unknown): with none, the field list gives way to one line saying so. */
+  libraryImages: number | null;
   queue: HistogramQueue;
   settled: boolean;
   revision: number;
@@ -101,8 +103,22 @@ export function Sidebar(props: Props) {
         <ViewsSection views={props.views} onApply={props.onApplyView} onSave={props.onSaveView} onDelete={props.onDeleteView} />
         <PathSearch value={filters.path} onChange={(path) => onFilters({ ...filters, path })} />
         <TagsSection tags={props.tags} filters={filters} onFilters={onFilters} />
-        {GROUPS.map(({ group, title }) => {
+        {props.libraryImages === 0 && (
+          <section className="section" data-testid="sidebar-empty">
+            <div className="hint">No images to filter yet. Once a folder is indexed, every field appears here with a histogram of its values.</div>
+          </section>
+        )}
+        {props.libraryImages !== 0 && GROUPS.map(({ group, title }) => {
           const list = fields.filter((f) => f.group === group && f.name !== 'id');
+          if (list.length === 0 && group === 'scores' && fields.length > 0) {
+            // Say where scores come from rather than leaving the section out without a word.
+            return (
+              <section className="section" key={group} data-testid="scores-empty">
+                <div className="section-title">{title}</div>
+                <div className="hint">No scores yet: add a model in Models, then score the library from Jobs.</div>
+              </section>
+            );
+          }
           if (list.length === 0) return null;
           return (
             <section className="section" key={group}>

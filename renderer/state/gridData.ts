@@ -4,8 +4,10 @@
  * Items live in fixed blocks of BLOCK rows; block k is fetched with the `next` cursor that ended block k-1, so a
  * block can be (re)fetched with one request once its predecessor has been seen. Memory stays bounded on a
  * million-image library: at most MAX_BLOCKS blocks are kept, the ones farthest from the view are dropped (their
- * cursors are kept, so coming back costs one request). Reaching a block far ahead means walking the blocks in
- * between, one request each (keyset paging has no "jump to offset"); placeholders show meanwhile.
+ * cursors are kept, so coming back costs one request). A block more than WALK_BLOCKS past the last known cursor
+ * (the scrollbar dragged far ahead) is fetched by its rank instead (listImages `offset`: the server's column
+ * store finds the row there and pages from its cursor, the same rows walking would reach); placeholders show
+ * meanwhile. Blocks on screen are fetched before the prefetch margins around them.
  * Block 0 is fetched in two steps, a screenful first, so the first grid appears as soon as possible.
  */
 import type { FilterExpression, ImageSummary } from '../../core/api/apiTypes.js';
@@ -14,6 +16,8 @@ import type { MiruClient } from '../api/client.js';
 export const BLOCK = 1000;
 const FIRST_STEP = 120;
 const MAX_BLOCKS = 40;
+/** Walk at most this many blocks to reach a wanted one; farther, jump to its rank (one request, whatever the distance). */
+const WALK_BLOCKS = 2;
 
 interface Block {
   items: ImageSummary[];
@@ -34,6 +38,8 @@ export class GridData {
   private readonly cursors: (string | null | undefined)[] = [null];
   private readonly abort = new AbortController();
   private wanted: [number, number] = [0, 0];
+  /** The rows on screen (within `wanted`): fetched first. */
+  private visible: [number, number] = [0, 0];
   private pumping = false;
   private total: number | null = null;
   /** Known end of the listing (when a page came back without a cursor). */
@@ -78,10 +84,14 @@ export class GridData {
     return this.blocks.get(Math.floor(index / BLOCK))?.items[index % BLOCK] !== undefined;
   }
 
-  /** Asks for rows [from, to) (item indices); loading happens in the background, onChange fires as data lands. */
-  ensure(from: number, to: number): void {
+  /**
+   * Asks for rows [from, to) (item indices), those in `visible` first; loading happens in the background,
+   * onChange fires as data lands.
+   */
+  ensure(from: number, to: number, visible: [number, number] = [from, to]): void {
     if (this.disposed) return;
     this.wanted = [Math.max(0, from), Math.max(from, to)];
+    this.visible = [Math.max(0, visible[0]), Math.max(visible[0], visible[1])];
     void this.pump();
   }
 
@@ -150,9 +160,9 @@ export class GridData {
     this.pumping = true;
     try {
       for (;;) {
-        const target = this.nextBlockToFetch();
+        const target = this.nextBlockToFetch(this.visible) ?? this.nextBlockToFetch(this.wanted);
         if (target === null || this.disposed) break;
-        await this.fetchBlock(target);
+        await this.fetchBlock(target.block, target.jump);
         this.evict();
       }
     } catch (error) {
@@ -162,8 +172,8 @@ export class GridData {
     }
   }
 
-  private nextBlockToFetch(): number | null {
-    const [from, to] = this.wanted;
+  /** The first block of rows [from, to) still to load, and whether to reach it by its rank; null when all are in. */
+  private nextBlockToFetch([from, to]: [number, number]): { block: number; jump: boolean } | null {
     const last = this.endIndex !== null ? Math.min(to, this.endIndex) : to;
     const kFrom = Math.floor(from / BLOCK);
     const kTo = Math.floor(Math.max(from, last - 1) / BLOCK);
@@ -171,26 +181,29 @@ export class GridData {
       const block = this.blocks.get(k);
       if (block?.complete) continue;
       if (this.endIndex !== null && k * BLOCK >= this.endIndex) return null;
-      if (block || this.cursors[k] !== undefined) return k;
-      // Walk forward from the nearest block whose cursor we know.
+      if (block || this.cursors[k] !== undefined) return { block: k, jump: false };
+      // Walk forward from the nearest block whose cursor we know, unless that is far behind.
       let j = k - 1;
       while (j > 0 && this.cursors[j] === undefined) j--;
-      return j;
+      return k - j > WALK_BLOCKS ? { block: k, jump: true } : { block: j, jump: false };
     }
     return null;
   }
 
-  private async fetchBlock(k: number): Promise<void> {
+  /** Loads (the rest of) block k: from its cursor, from where it stopped, or, for a jump, from its first row's rank. */
+  private async fetchBlock(k: number, jump: boolean): Promise<void> {
     let block = this.blocks.get(k);
     if (!block) {
       block = { items: [], next: this.cursors[k] ?? null, complete: false };
-      if (k > 0 && this.cursors[k] === undefined) throw new Error(`internal: no cursor for block ${k}`);
+      if (k > 0 && this.cursors[k] === undefined && !jump) throw new Error(`internal: no cursor for block ${k}`);
     }
     const remaining = BLOCK - block.items.length;
     const limit = k === 0 && block.items.length === 0 ? FIRST_STEP : remaining;
+    const start = block.items.length === 0 ? (this.cursors[k] ?? null) : block.next;
+    const position = start === null && k > 0 ? { offset: k * BLOCK } : { after: start };
     const page = await this.client.call(
       'listImages',
-      { filters: this.spec.filters, sort: this.spec.sort ?? undefined, limit, after: block.items.length === 0 ? (this.cursors[k] ?? null) : block.next, scoreModel: this.spec.scoreModel },
+      { filters: this.spec.filters, sort: this.spec.sort ?? undefined, limit, ...position, scoreModel: this.spec.scoreModel },
       this.abort.signal,
     );
     if (this.disposed) return;

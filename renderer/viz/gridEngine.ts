@@ -15,7 +15,8 @@ export interface GridSource {
   readonly count: number;
   readonly version: number;
   get(index: number): ImageSummary | undefined;
-  ensure(from: number, to: number): void;
+  /** Load rows [from, to) in the background, the `visible` ones (on screen) first. */
+  ensure(from: number, to: number, visible?: [number, number]): void;
 }
 
 export interface GridEngineOptions {
@@ -351,7 +352,7 @@ export class GridEngine {
 
     const [first, last] = this.visibleRange(OVERSCAN_ROWS);
     if (source && count > 0) {
-      source.ensure(Math.max(0, first - PREFETCH_BEHIND_ROWS * this.cols), last + PREFETCH_AHEAD_ROWS * this.cols);
+      source.ensure(Math.max(0, first - PREFETCH_BEHIND_ROWS * this.cols), last + PREFETCH_AHEAD_ROWS * this.cols, this.visibleRange(0));
     }
     for (const [index, tile] of this.tiles) {
       if (index < first || index >= last) {

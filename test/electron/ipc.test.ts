@@ -1,6 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bindIpc, checkSender, MAX_INPUT_BYTES, type IpcBinding } from '../../electron/ipc.js';
+import { bindIpc, checkSender, type IpcBinding } from '../../electron/ipc.js';
+import { MAX_API_INPUT_BYTES } from '../../core/api/inputSize.js';
+import { API_LIMITS } from '../../core/api/apiSchemas.js';
 import { CALL_CHANNEL, EVENT_CHANNEL, type CallResult } from '../../electron/apiMethods.js';
 import { createWindowFactory, WindowRegistry } from '../../electron/windowFactory.js';
 import type { MiruEvent } from '../../core/api/apiTypes.js';
@@ -100,7 +102,7 @@ test('unknown methods and malformed payloads are refused; service errors come ba
     null,
     'libraryInfo',
     ['libraryInfo', {}],
-    { method: 'tagImages', input: { ids: [1], add: ['x'.repeat(MAX_INPUT_BYTES)] } },
+    { method: 'tagImages', input: { ids: [1], add: ['x'.repeat(MAX_API_INPUT_BYTES)] } },
   ]) {
     const result = await invoke(window.webContents, appFrame(), payload);
     assert.equal(result.ok, false, JSON.stringify(payload)?.slice(0, 80));
@@ -118,6 +120,28 @@ test('unknown methods and malformed payloads are refused; service errors come ba
     assert.equal(bad.error.status, 400);
     assert.match(bad.error.message, /imageDetail/);
   }
+});
+
+test('the input cap is the browser host\'s: measured in UTF-8 bytes of JSON, the largest schema-valid input passes', async () => {
+  const before = calls.length;
+  // tagImages with the most ids a call may carry, each as long as an id can be (about 1.7 MB): it reaches the service.
+  const ids = Array.from({ length: API_LIMITS.ids }, (_, i) => Number.MAX_SAFE_INTEGER - i);
+  const largest = await invoke(window.webContents, appFrame(), { method: 'tagImages', input: { ids, add: ['x'] } });
+  assert.equal(largest.ok, false);
+  if (!largest.ok) {
+    assert.equal(largest.error.status, 404);
+    assert.match(largest.error.message, /No image with id 9007199254740991/);
+  }
+  assert.equal(calls.length, before + 1);
+  // Two-byte characters: under the cap in characters, over it in bytes (what the HTTP host counts) — refused unread.
+  const wide = 'é'.repeat(MAX_API_INPUT_BYTES / 2);
+  const refused = await invoke(window.webContents, appFrame(), { method: 'listImages', input: { filters: [wide], limit: 5 } });
+  assert.equal(refused.ok, false);
+  if (!refused.ok) {
+    assert.equal(refused.error.code, 'bad-request');
+    assert.match(refused.error.message, new RegExp(`larger than ${MAX_API_INPUT_BYTES} bytes`));
+  }
+  assert.equal(calls.length, before + 1, 'the oversized call never reached callApi');
 });
 
 test('events go to our live windows on the app origin only, and dispose unbinds', async () => {

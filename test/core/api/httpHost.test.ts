@@ -7,6 +7,8 @@ import path from 'node:path';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createMiruService, type MiruService } from '../../../core/api/miruService.js';
 import { startHttpHost, type HttpHost } from '../../../core/api/httpHost.js';
+import { MAX_API_INPUT_BYTES } from '../../../core/api/inputSize.js';
+import { API_LIMITS } from '../../../core/api/apiSchemas.js';
 import { thumbnailPath } from '../../../core/library/thumbnails.js';
 import { cacheDirFor, openLibrary } from '../../../core/library/openLibrary.js';
 import { indexLibrary } from '../../../core/library/indexLibrary.js';
@@ -189,11 +191,28 @@ test('path traversal in image and UI URLs is refused, plain, encoded, double-enc
   for (const [p, status] of cases) assertRefused(await request('GET', p, { headers: authed }), status, `GET ${p}`);
 });
 
+test('the body cap is the shared API input cap: the largest input the schemas accept gets through, one byte more is refused', async () => {
+  // tagImages with the most ids a call may carry, each as long as an id can be: well over the old 1 MB cap.
+  const largest = JSON.stringify({ ids: Array.from({ length: API_LIMITS.ids }, (_, i) => Number.MAX_SAFE_INTEGER - i), add: ['x'] });
+  assert.ok(Buffer.byteLength(largest) > 1024 * 1024 && Buffer.byteLength(largest) < MAX_API_INPUT_BYTES);
+  const accepted = await request('POST', '/api/tagImages', { headers: { ...authed, 'content-type': 'application/json' }, body: largest });
+  assert.equal(accepted.status, 404, 'it reaches the service, which finds no such images');
+  assert.match(json(accepted).error!.message, /No image with id 9007199254740991.*nothing was tagged/);
+  // Exactly at the cap is read (and refused as input, not size); one byte over is refused unread.
+  const padded = (bytes: number) => {
+    const body = JSON.stringify({ filters: [], limit: 5 });
+    return body.slice(0, -1) + ' '.repeat(bytes - Buffer.byteLength(body)) + '}';
+  };
+  const atCap = await request('POST', '/api/listImages', { headers: { ...authed, 'content-type': 'application/json' }, body: padded(MAX_API_INPUT_BYTES) });
+  assert.equal(atCap.status, 200);
+  assert.equal((await request('POST', '/api/listImages', { headers: { ...authed, 'content-type': 'application/json' }, body: padded(MAX_API_INPUT_BYTES + 1) })).status, 413);
+});
+
 test('oversized, malformed and unknown API calls are refused with the right status', async () => {
-  const big = JSON.stringify({ filters: ['x'.repeat(1024 * 1024)], limit: 5 });
+  const big = JSON.stringify({ filters: ['x'.repeat(MAX_API_INPUT_BYTES)], limit: 5 });
   const oversized = await request('POST', '/api/listImages', { headers: { ...authed, 'content-type': 'application/json' }, body: big });
   assert.equal(oversized.status, 413);
-  assert.match(json(oversized).error!.message, /over 1048576 bytes/);
+  assert.match(json(oversized).error!.message, new RegExp(`over ${MAX_API_INPUT_BYTES} bytes`));
   // Without a Content-Length (chunked), the limit is counted as the body arrives.
   const chunked = await new Promise<number>((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port: host.port, method: 'POST', path: '/api/listImages', headers: { host: `127.0.0.1:${host.port}`, ...authed, 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, agent: false }, (res) => {
@@ -201,7 +220,7 @@ test('oversized, malformed and unknown API calls are refused with the right stat
       resolve(res.statusCode!);
     });
     req.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' || e.code === 'ECONNRESET' ? undefined : reject(e)));
-    for (let i = 0; i < 20; i++) req.write(Buffer.alloc(64 * 1024, 0x20));
+    for (let i = 0; i <= MAX_API_INPUT_BYTES / (64 * 1024); i++) req.write(Buffer.alloc(64 * 1024, 0x20));
     req.end();
   });
   assert.equal(chunked, 413);
