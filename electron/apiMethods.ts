@@ -35,6 +35,7 @@ export const API_METHODS = [
   'projectionPoints',
   'fieldValues',
   'saveSelection',
+  'raterReport',
 ] as const satisfies readonly ApiMethod[];
 
 // Compile-time proof that the list names every MiruApi method: adding a method to the contract without adding it

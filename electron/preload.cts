@@ -40,6 +40,7 @@ const METHODS = [
   'projectionPoints',
   'fieldValues',
   'saveSelection',
+  'raterReport',
 ] as const satisfies readonly ApiMethod[];
 type Missing = Exclude<ApiMethod, (typeof METHODS)[number]>;
 const complete: [Missing] extends [never] ? true : { missing: Missing } = true;

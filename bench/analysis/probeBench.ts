@@ -1,8 +1,8 @@
 /**
  * Probe heads at embedding scale: N × D float32 vectors (default 20,000 × 512; MIRU_BENCH_PROBE_N and
  * MIRU_BENCH_PROBE_DIM for a quick run) with 7 ordinal classes drawn from a proportional-odds model on a random
- * direction, so every head has something real to find. Same-run baseline for every row: one plain X'X (the
- * textbook triple loop over the standardised matrix, upper triangle), the unavoidable core of a ridge fit; a
+ * direction, so every head has something real to find. Same-run baseline for every row: one plain X'X (row-by-row
+ * rank-1 updates of the upper triangle over the standardised training matrix), the unavoidable core of a ridge fit; a
  * ratio of 3 means "costs three Gram matrices".
  * Rows: ridge (fixed alpha; alpha chosen by inner 3-fold CV), multinomial logistic (L-BFGS), ordinal logistic,
  * the kNN probe on one fold (exact search), and 5-fold out-of-fold logistic probabilities (what `miru issues`
@@ -62,14 +62,18 @@ function probeData(): { vectors: Float32Array; target: Float64Array; labels: Int
   return { vectors, target, labels };
 }
 
-/** The baseline: X'X of the standardised rows by the plain triple loop (upper triangle). */
+/**
+ * The baseline: X'X of the standardised rows as plain row-by-row rank-1 updates of the upper triangle (the
+ * cache-friendly textbook loop; the column-by-column dot-product order is ~50x slower at this size).
+ */
 function plainGram(x: Float64Array, n: number, dim: number): Float64Array {
   const gram = new Float64Array(dim * dim);
-  for (let a = 0; a < dim; a++) {
-    for (let b = a; b < dim; b++) {
-      let s = 0;
-      for (let i = 0; i < n; i++) s += x[i * dim + a]! * x[i * dim + b]!;
-      gram[a * dim + b] = s;
+  for (let i = 0; i < n; i++) {
+    const o = i * dim;
+    for (let a = 0; a < dim; a++) {
+      const xa = x[o + a]!;
+      const g = a * dim;
+      for (let b = a; b < dim; b++) gram[g + b]! += xa * x[o + b]!;
     }
   }
   return gram;

@@ -78,12 +78,21 @@ export interface ImageIssueScores {
   flagged: number;
 }
 
-/** numpy's default percentile: linear interpolation between the order statistics at p/100 · (n − 1). */
+/**
+ * numpy's default percentile of ascending values: linear interpolation between the order statistics around
+ * (n − 1) · q, q = p / 100, with numpy's own arithmetic (the lerp starts from the nearer end) so the fences match to
+ * the last bit.
+ */
 export function percentile(sorted: Float64Array, p: number): number {
-  const pos = (p / 100) * (sorted.length - 1);
+  const n = sorted.length;
+  const pos = Math.min(Math.max((n - 1) * (p / 100), 0), n - 1);
   const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+  const hi = Math.min(lo + 1, n - 1);
+  const t = pos - lo;
+  const a = sorted[lo]!;
+  const b = sorted[hi]!;
+  const diff = b - a;
+  return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
 }
 
 function clip01(x: number): number {

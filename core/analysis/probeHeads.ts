@@ -275,8 +275,7 @@ export interface RidgeAlphaChoice {
 
 /**
  * Picks ridge's alpha by inner k-fold cross-validation on the given (training) rows only, so the choice never sees
- * the outer test fold. The inner folds' statistics are accumulated once and recombined, so each alpha costs one
- * dim x dim Cholesky solve per inner fold, not a pass over the data.
+ * the outer test fold. Mean squared error decides; a tie goes to the larger alpha.
  */
 export function chooseRidgeAlpha(vectors: ArrayLike<number>, dim: number, rows: Rows, targets: ArrayLike<number>, options: { folds?: number; seed?: number; grid?: readonly number[] } = {}): RidgeAlphaChoice {
   const n = rows.length;

@@ -9,7 +9,7 @@ import type { LibraryDb } from '../library/openLibrary.js';
 import { raterIdsOfGroup } from '../library/raterGroups.js';
 import { listTags } from '../library/tags.js';
 import { SeededRandom } from '../synth/random.js';
-import { getAnalysis, listAnalyses, saveAnalysis } from './analysisStore.js';
+import { getAnalysis, listAnalyses, readAnalysisValues, saveAnalysis, type AnalysisRecord } from './analysisStore.js';
 import { loadEmbeddings, resolveEmbeddingRun, type EmbeddingMatrix } from './embeddingMatrix.js';
 import { imagePaths } from './neighbors.js';
 import {
@@ -298,6 +298,20 @@ export interface ExclusionOptions {
   top?: number;
 }
 
+/**
+ * Where an analysis keeps its per-image issue flag inside `extra`: label issues name their extra columns in the
+ * summary ('isIssue' first), image issues (blurry, dark, ...) keep the flag as their only extra value, next to a
+ * score. null: the analysis has no flag column (its value is the flag or a score).
+ */
+function flagColumn(analysis: AnalysisRecord): number | null {
+  const columns = analysis.summary.extra;
+  if (Array.isArray(columns)) {
+    const at = columns.indexOf('isIssue');
+    if (at >= 0) return at;
+  }
+  return analysis.kind === 'image-issues' ? 0 : null;
+}
+
 /** Image ids excluded by tags and stored flags, with what each source contributed. */
 export function loadExclusions(db: LibraryDb, options: ExclusionOptions): { ids: Set<number>; sources: { source: string; images: number }[] } {
   const ids = new Set<number>();
@@ -317,25 +331,29 @@ export function loadExclusions(db: LibraryDb, options: ExclusionOptions): { ids:
       const known = listAnalyses(db).map((a) => `${a.id} (${a.kind}${a.sourceRunId !== null ? `, run ${a.sourceRunId}` : ''})`);
       throw new Error(`No stored analysis ${id}. ${known.length ? `Stored analyses: ${known.slice(0, 20).join(', ')}.` : 'This library has none yet.'}`);
     }
-    const values = db
-      .prepare<[number], { image_id: number; value: number }>('SELECT image_id, value FROM analysis_values WHERE analysis_id = ? AND value IS NOT NULL')
-      .all(id);
-    const isFlags = values.every((v) => v.value === 0 || v.value === 1);
+    const values = readAnalysisValues(db, id);
+    const flagAt = flagColumn(analysis);
     let flagged: number[];
-    if (isFlags) flagged = values.filter((v) => v.value === 1).map((v) => v.image_id);
-    else {
+    let how: string;
+    if (flagAt !== null) {
+      flagged = values.filter((v) => v.extra && v.extra[flagAt] === 1).map((v) => v.imageId);
+      how = 'flagged';
+    } else if (values.every((v) => v.value === null || v.value === 0 || v.value === 1)) {
+      flagged = values.filter((v) => v.value === 1).map((v) => v.imageId);
+      how = 'flags';
+    } else {
       if (options.top === undefined) {
         throw new Error(`Analysis ${id} (${analysis.kind}) holds scores, not 0/1 flags. Add --exclude-top FRACTION (e.g. 0.05) to exclude the images with the highest values.`);
       }
-      const count = Math.round(options.top * values.length);
-      flagged = values
-        .slice()
-        .sort((a, b) => b.value - a.value || a.image_id - b.image_id)
-        .slice(0, count)
-        .map((v) => v.image_id);
+      const scored = values.filter((v): v is typeof v & { value: number } => v.value !== null);
+      flagged = scored
+        .sort((x, y) => y.value - x.value || x.imageId - y.imageId)
+        .slice(0, Math.round(options.top * scored.length))
+        .map((v) => v.imageId);
+      how = `top ${options.top}`;
     }
     flagged.forEach((image) => ids.add(image));
-    sources.push({ source: `analysis ${id} (${analysis.kind}${isFlags ? ', flags' : `, top ${options.top}`})`, images: flagged.length });
+    sources.push({ source: `analysis ${id} (${analysis.kind}, ${how})`, images: flagged.length });
   }
   return { ids, sources };
 }

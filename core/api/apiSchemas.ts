@@ -6,6 +6,7 @@
  * silently ignored option.
  */
 import { z } from 'zod';
+import type { RaterReportInput } from './types/raterReport.js';
 import type { AddModelInput, ApiMethod, CountInput, FieldValuesInput, SaveSelectionInput, HistogramInput, ListImagesInput, MiruApi, SaliencyInput, SavedView, StartJobInput, TagInput } from './apiTypes.js';
 
 /** A request the API refuses before running anything; `field` is the offending input path (`filters[3]`, `ids`). */
@@ -181,6 +182,14 @@ const saveSelection = z.union([
   }),
 ]);
 
+const raterReport = z.strictObject({
+  // More clusters than a person can tell apart is a typo, not a request: 100 bounds the O(k) work per call.
+  clusters: z.union([z.literal('auto'), z.number().int().min(1).max(100)]).optional(),
+  consensus: z.enum(['mean', 'median', 'crowdlab']).optional(),
+  model: name.optional(),
+  saveGroups: z.boolean().optional(),
+});
+
 export const API_SCHEMAS = {
   libraryInfo: empty,
   fields: empty,
@@ -206,6 +215,7 @@ export const API_SCHEMAS = {
   projectionPoints: z.strictObject({ analysisId }),
   fieldValues,
   saveSelection,
+  raterReport,
 } satisfies Record<ApiMethod, z.ZodType>;
 
 // Compile-time checks that each schema accepts exactly what apiTypes.ts declares (up to optional keys), so the
@@ -224,7 +234,8 @@ const contractChecks: {
   neighbours: Same<Out<'neighbours'>, Parameters<MiruApi['neighbours']>[0]>;
   fieldValues: Same<Out<'fieldValues'>, FieldValuesInput>;
   saveSelection: Same<Out<'saveSelection'>, SaveSelectionInput>;
-} = { fieldValues: true, saveSelection: true,  listImages: true, countImages: true, histogram: true, tagImages: true, addModel: true, saliency: true, startJob: true, saveView: true, neighbours: true };
+  raterReport: Same<Out<'raterReport'>, RaterReportInput>;
+} = { fieldValues: true, saveSelection: true, raterReport: true,  listImages: true, countImages: true, histogram: true, tagImages: true, addModel: true, saliency: true, startJob: true, saveView: true, neighbours: true };
 void contractChecks;
 
 const METHODS: ReadonlySet<string> = new Set(Object.keys(API_SCHEMAS));

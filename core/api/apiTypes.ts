@@ -5,6 +5,7 @@
  * embeddings travel as base64 Float32 in `*F32` fields), so the same calls work over IPC and HTTP. Inputs are
  * checked at runtime against the schemas in apiSchemas.ts before any method runs.
  */
+import type { RaterReport, RaterReportInput } from './types/raterReport.js';
 
 /** A filter on the image list, as `miru list --filter` spells it (e.g. "ratingMean>=3", "tag=outlier", "score:miru-vit-s>=3.5"). */
 export type FilterExpression = string;
@@ -222,6 +223,8 @@ export interface MiruApi {
   fieldValues(input: FieldValuesInput): Promise<FieldValues>;
   /** Stores a set of images as a selection that the `selection=ID` filter lists (see SaveSelectionInput). */
   saveSelection(input: SaveSelectionInput): Promise<{ id: number; count: number }>;
+  /** The rater analysis with a map of the raters, kept by the host until the ratings change (types/raterReport.ts). */
+  raterReport(input: RaterReportInput): Promise<RaterReport>;
 }
 
 export type ApiMethod = keyof MiruApi;

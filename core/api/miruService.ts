@@ -40,6 +40,7 @@ import { loadInputImage } from '../explain/inputImage.js';
 import { JobRunner, type JobContext, type JobOutcome, type JobSnapshot } from '../jobs/jobRunner.js';
 import type { ProgressListener } from '../jobs/progress.js';
 import { analysisMethods } from './analysisApi.js';
+import { ratersMethods } from './ratersApi.js';
 import { analysisJobWork, isAnalysisJobKind } from './analysisJobs.js';
 import { ApiInputError, ApiNotFoundError, parseApiInput, parseJobParams, type JobParams } from './apiSchemas.js';
 import { QueryEngine } from './queryEngine.js';
@@ -157,6 +158,19 @@ export function createMiruService(dbPath: string, options: MiruServiceOptions = 
 
   const runner = new JobRunner({ db, onUpdate: (job) => emit({ type: 'job', job: toJobInfo(job) }) });
 
+  // Rater reports are cached until the ratings change. Saved rater groups are announced as a ratings change (the
+  // UI reloads its rater list on it); the cache then finds the ratings themselves unchanged and keeps its answers.
+  const raters = ratersMethods(db, {
+    onAnalysesStored: () => changed('analyses'),
+    onGroupsSaved: () => {
+      engine.invalidate('raterGroups');
+      changed('ratings');
+    },
+  });
+  listeners.add((event) => {
+    if (event.type === 'library-changed' && event.what === 'ratings') raters.ratingsChanged();
+  });
+
   // ------------------------------------------------------------------------------------------- input helpers
 
   const modelNames = () => new Set(db.prepare<[], string>('SELECT name FROM models').pluck().all());
@@ -175,6 +189,10 @@ export function createMiruService(dbPath: string, options: MiruServiceOptions = 
       }
       if (filter.kind === 'selection' && db.prepare(`SELECT 1 FROM analyses WHERE id = ? AND kind = 'selection'`).get(filter.analysisId) === undefined) {
         throw new ApiInputError(method, `filters[${i}]`, `no stored selection with id ${filter.analysisId} (draw a lasso on the map to make one)`);
+      }
+      if (filter.kind === 'raterGroup' && db.prepare('SELECT 1 FROM rater_groups WHERE group_name = ?').get(filter.group) === undefined) {
+        const groups = db.prepare<[], string>('SELECT DISTINCT group_name FROM rater_groups ORDER BY group_name').pluck().all();
+        throw new ApiInputError(method, `filters[${i}]`, `unknown rater group ${JSON.stringify(filter.group)} (groups: ${groups.join(', ') || 'none yet; save the rater clusters as groups in the Raters view'})`);
       }
       if (filter.kind === 'score' && !(models ??= modelNames()).has(filter.model)) {
         throw new ApiInputError(method, `filters[${i}]`, `unknown model ${JSON.stringify(filter.model)} (models: ${[...models].join(', ') || 'none yet'})`);
@@ -410,6 +428,7 @@ export function createMiruService(dbPath: string, options: MiruServiceOptions = 
     db,
     dbPath: resolvedPath,
     ...analysisMethods(db),
+    ...raters.methods,
 
     subscribe(listener) {
       listeners.add(listener);

@@ -23,6 +23,7 @@ import { registerOutliers } from './commands/outliersCommand.js';
 import { registerProbeLabels } from './commands/probeLabelsCommand.js';
 import { registerRaterModels } from './commands/raterModelsCommand.js';
 import { registerLabelIssues } from './commands/labelIssuesCommand.js';
+import { registerIssues } from './commands/issuesCommand.js';
 
 /** Thrown by commands for a failure the user can fix; printed as one line without a stack trace. */
 export class CliError extends Error {}
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
   registerProbeLabels(program);
   registerRaterModels(program);
   registerLabelIssues(program);
+  registerIssues(program);
   registerApp(program);
   registerDoctor(program);
   registerServe(program);

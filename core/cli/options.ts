@@ -28,6 +28,14 @@ export function finiteNumber(name: string) {
   };
 }
 
+/** A choice among fixed names, refused with the list when it is none of them. */
+export function oneOf<T extends string>(name: string, choices: readonly T[]) {
+  return (value: string): T => {
+    if (!(choices as readonly string[]).includes(value)) throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')} (got ${JSON.stringify(value)}).`);
+    return value as T;
+  };
+}
+
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }

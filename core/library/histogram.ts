@@ -31,7 +31,7 @@ export interface HistogramData {
 }
 
 /** What changed: `images` and `all` drop everything; the others only what depends on them. */
-export type StoreInvalidation = 'all' | 'images' | 'tags' | 'ratings' | 'scores';
+export type StoreInvalidation = 'all' | 'images' | 'tags' | 'ratings' | 'scores' | 'raterGroups';
 
 const STATUS_CODES: Record<ImageStatus, number> = { ok: 1, error: 2, missing: 3 };
 const COLUMN_FIELDS = (Object.keys(NUMERIC_FIELDS) as NumericField[]).filter((f) => f !== 'id');
@@ -66,6 +66,9 @@ export class ColumnStore {
     }
     if (what === 'tags') {
       for (const key of [...this.sets.keys()]) if (key.startsWith('tag:')) this.sets.delete(key);
+    }
+    if (what === 'raterGroups') {
+      for (const key of [...this.sets.keys()]) if (key.startsWith('raterGroup:')) this.sets.delete(key);
     }
     if (what === 'scores') {
       this.scores.clear();
@@ -253,6 +256,19 @@ export class ColumnStore {
           const raterId = this.db.prepare<[string], number>('SELECT id FROM raters WHERE name = ?').pluck().get(filter.rater);
           if (raterId === undefined) throw new Error(`Unknown rater ${JSON.stringify(filter.rater)}. See \`miru info\` for rater counts.`);
           const set = this.membership(`rater:${raterId}`, 'SELECT image_id FROM ratings WHERE rater_id = ? ORDER BY image_id', [raterId]);
+          for (let i = 0; i < n; i++) if (!set[i]) mask[i] = 0;
+          break;
+        }
+        case 'raterGroup': {
+          if (this.db.prepare('SELECT 1 FROM rater_groups WHERE group_name = ?').get(filter.group) === undefined) {
+            throw new Error(`Unknown rater group ${JSON.stringify(filter.group)}. \`miru raters groups --db D\` lists the groups.`);
+          }
+          // Kept until the groups change (invalidate 'raterGroups', or another process's write: 'all').
+          const set = this.membership(
+            `raterGroup:${filter.group}`,
+            'SELECT DISTINCT image_id FROM ratings WHERE rater_id IN (SELECT rater_id FROM rater_groups WHERE group_name = ?) ORDER BY image_id',
+            [filter.group],
+          );
           for (let i = 0; i < n; i++) if (!set[i]) mask[i] = 0;
           break;
         }

@@ -49,7 +49,9 @@ export type ImageFilter =
   | { kind: 'path'; contains: string }
   | { kind: 'status'; status: ImageStatus | 'any' }
   /** `selection=ID`: the images of a stored selection (a lasso on the map; analyses of kind 'selection'). */
-  | { kind: 'selection'; analysisId: number };
+  | { kind: 'selection'; analysisId: number }
+  /** `raterGroup=NAME`: rated by at least one rater of a rater group (e.g. a rater cluster saved as groups). */
+  | { kind: 'raterGroup'; group: string };
 
 export interface ImageSort {
   field: NumericField;
@@ -160,6 +162,7 @@ export function filterField(filter: ImageFilter): FieldRef | null {
  *   rater=NAME                                                  rated by a rater
  *   path~TEXT                                                   relative path contains TEXT (case-insensitive)
  *   selection=ID                                                in a stored selection (a lasso on the map)
+ *   raterGroup=NAME                                             rated by any rater of a rater group
  *   status=ok|error|missing|any                                 default ok
  */
 export function parseFilter(expression: string): ImageFilter {
@@ -190,6 +193,10 @@ export function parseFilter(expression: string): ImageFilter {
   if (name === 'rater') {
     if (op !== '=') fail('raters take =');
     return { kind: 'rater', rater: value };
+  }
+  if (name === 'ratergroup') {
+    if (op !== '=') fail('rater groups take =');
+    return { kind: 'raterGroup', group: value };
   }
   if (name === 'selection') {
     if (op !== '=' || !/^\d+$/.test(value)) fail('selections take =ID (the id `miru` or the map gave the selection)');
@@ -418,6 +425,24 @@ function buildWhereInfo(db: LibraryDb, filters: ImageFilter[], measureRanges: bo
         if (clause.startsWith('images.id IN')) narrow = true;
         clauses.push(clause);
         params.push(raterId);
+        break;
+      }
+      case 'raterGroup': {
+        if (db.prepare('SELECT 1 FROM rater_groups WHERE group_name = ?').get(filter.group) === undefined) {
+          throw new Error(`Unknown rater group ${JSON.stringify(filter.group)}. \`miru raters groups --db D\` lists the groups; \`miru raters --db D --save-groups\` stores the rater clusters as groups.`);
+        }
+        // Rating rows bound the images they cover, so few rows means a narrow filter (as for one rater).
+        const rows = db
+          .prepare<[string, number], number>('SELECT count(*) FROM (SELECT 1 FROM ratings WHERE rater_id IN (SELECT rater_id FROM rater_groups WHERE group_name = ?) LIMIT ?)')
+          .pluck()
+          .get(filter.group, MEMBERSHIP_LIST_LIMIT + 1)!;
+        if (rows <= MEMBERSHIP_LIST_LIMIT) narrow = true;
+        clauses.push(
+          rows <= MEMBERSHIP_LIST_LIMIT
+            ? 'images.id IN (SELECT image_id FROM ratings WHERE rater_id IN (SELECT rater_id FROM rater_groups WHERE group_name = ?))'
+            : 'EXISTS (SELECT 1 FROM ratings m JOIN rater_groups g ON g.rater_id = m.rater_id WHERE m.image_id = images.id AND g.group_name = ?)',
+        );
+        params.push(filter.group);
         break;
       }
       case 'selection': {

@@ -49,7 +49,7 @@ export function Sidebar(props: Props) {
   const { filters, fields, onFilters } = props;
   const [expanded, setExpanded] = useState<Set<string>>(loadExpanded);
   const activeCount =
-    Object.keys(filters.ranges).length + filters.tagsInclude.length + filters.tagsExclude.length + filters.raters.length + (filters.path ? 1 : 0) + (filters.status !== 'ok' ? 1 : 0) + (filters.selection !== null ? 1 : 0) + filters.other.length;
+    Object.keys(filters.ranges).length + filters.tagsInclude.length + filters.tagsExclude.length + filters.raters.length + (filters.path ? 1 : 0) + (filters.status !== 'ok' ? 1 : 0) + (filters.selection !== null ? 1 : 0) + (filters.raterGroup !== null ? 1 : 0) + filters.other.length;
 
   const isExpanded = (field: FieldInfo) => expanded.has(field.name) || (field.group === 'scores' && !expanded.has(`-${field.name}`)) || filters.ranges[field.name] !== undefined;
   const toggle = (field: FieldInfo) => {
@@ -95,6 +95,16 @@ export function Sidebar(props: Props) {
             <span className="chip chip-filter" title="Only the images of a selection made on the map (a lasso)">
               Map selection #{filters.selection}
               <button className="icon-btn" aria-label="Remove the map selection filter" onClick={() => onFilters({ ...filters, selection: null })}>
+                ×
+              </button>
+            </span>
+          </div>
+        )}
+        {filters.raterGroup !== null && (
+          <div className="selection-filter" data-testid="rater-group-filter">
+            <span className="chip chip-filter" title="Only images rated by at least one rater of this rater group">
+              Rater group {filters.raterGroup}
+              <button className="icon-btn" aria-label="Remove the rater group filter" onClick={() => onFilters({ ...filters, raterGroup: null })}>
                 ×
               </button>
             </span>

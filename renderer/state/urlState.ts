@@ -21,6 +21,8 @@ export interface FilterState {
   status: 'ok' | 'error' | 'missing' | 'any';
   /** A stored selection (a lasso on the map): only its images. */
   selection: number | null;
+  /** A rater group (e.g. a rater cluster saved as groups): only images one of its raters rated. */
+  raterGroup: string | null;
   /** Expressions this UI has no control for (typed into a shared link): kept and passed through unchanged. */
   other: string[];
 }
@@ -41,7 +43,7 @@ export interface UiState {
 export const WORKBENCH_VIEWS = ['grid', 'map', 'issues', 'raters', 'backbones'] as const;
 export type WorkbenchView = (typeof WORKBENCH_VIEWS)[number];
 
-export const emptyFilters = (): FilterState => ({ ranges: {}, tagsInclude: [], tagsExclude: [], raters: [], path: '', status: 'ok', selection: null, other: [] });
+export const emptyFilters = (): FilterState => ({ ranges: {}, tagsInclude: [], tagsExclude: [], raters: [], path: '', status: 'ok', selection: null, raterGroup: null, other: [] });
 
 /** Numbers in expressions: short, exact enough to round-trip what a brush or an input produced. */
 export function formatNumber(n: number): string {
@@ -62,6 +64,7 @@ export function filterExpressions(state: FilterState): FilterExpression[] {
   if (state.path.trim()) out.push(`path~${state.path.trim()}`);
   if (state.status !== 'ok') out.push(`status=${state.status}`);
   if (state.selection !== null) out.push(`selection=${state.selection}`);
+  if (state.raterGroup !== null) out.push(`raterGroup=${state.raterGroup}`);
   out.push(...state.other);
   return out;
 }
@@ -94,6 +97,7 @@ export function parseExpressions(list: string[]): FilterState {
     else if (name === 'rater' && op === '=') state.raters.push(value);
     else if (name === 'status' && op === '=' && ['ok', 'error', 'missing', 'any'].includes(value)) state.status = value as FilterState['status'];
     else if (name === 'selection' && op === '=' && /^\d+$/.test(value)) state.selection = Number(value);
+    else if (name.toLowerCase() === 'ratergroup' && op === '=' && state.raterGroup === null) state.raterGroup = value;
     else if ((op === '>=' || op === '<=') && Number.isFinite(Number(value))) {
       const range = state.ranges[name] ?? [null, null];
       if (op === '>=') range[0] = Number(value);

@@ -147,16 +147,26 @@ test('the cleaning experiment trains with and without tagged images and scores a
       for (const set of ['allTest', 'cleanTest', 'excludedTest'] as const) assert.ok(x[which][set].spearman.mean !== null, `${which} ${set}`);
     }
   }
-  // Stored flags exclude the same way: 0/1 values directly, scores through --exclude-top.
+  // Stored flags exclude the same way: label issues by the isIssue column their summary names (their value is a
+  // quality score), plain 0/1 values directly, other scores only through --exclude-top.
   const store = openLibrary(db, { mustExist: true });
-  const flags = saveAnalysis(store, { kind: 'label-issues', sourceRunId: null, params: { test: 'flags' }, summary: {}, values: ids.map((imageId, i) => ({ imageId, value: i % 10 === 0 ? 1 : 0 })) });
+  const flags = saveAnalysis(store, {
+    kind: 'label-issues',
+    sourceRunId: null,
+    params: { test: 'flags' },
+    summary: { extra: ['given', 'isIssue'] },
+    values: ids.map((imageId, i) => ({ imageId, value: 0.5 + i / 1000, extra: Float32Array.of(3, i % 10 === 0 ? 1 : 0) })),
+  });
+  const plain = saveAnalysis(store, { kind: 'consensus', sourceRunId: null, params: { test: 'plain' }, summary: {}, values: ids.map((imageId, i) => ({ imageId, value: i < 3 ? 1 : 0 })) });
   const scores = saveAnalysis(store, { kind: 'outliers', sourceRunId: null, params: { test: 'scores' }, summary: {}, values: ids.map((imageId, i) => ({ imageId, value: i / 7 })) });
   store.close();
   const flagged = await runMiruJson<ProbeLabelsResult>(['probe-labels', '--db', db, '--embeddings', '1', '--heads', 'ridge', '--exclude-analysis', String(flags), '--exclude-tag', 'outlier']);
   assert.equal(flagged.code, 0, flagged.stderr);
-  assert.deepEqual(flagged.json.cleaning!.sources, [{ source: 'tag outlier', images: 20 }, { source: `analysis ${flags} (label-issues, flags)`, images: 12 }]);
+  assert.deepEqual(flagged.json.cleaning!.sources, [{ source: 'tag outlier', images: 20 }, { source: `analysis ${flags} (label-issues, flagged)`, images: 12 }]);
   // Images 0, 30, 60, 90 are both tagged and flagged: counted once.
   assert.equal(flagged.json.cleaning!.excluded, 28);
+  const byValue = await runMiruJson<ProbeLabelsResult>(['probe-labels', '--db', db, '--embeddings', '1', '--heads', 'ridge', '--exclude-analysis', String(plain)]);
+  assert.deepEqual(byValue.json.cleaning!.sources, [{ source: `analysis ${plain} (consensus, flags)`, images: 3 }]);
   const refused = await runMiru(['probe-labels', '--db', db, '--embeddings', '1', '--exclude-analysis', String(scores)]);
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, new RegExp(`Analysis ${scores} \\(outliers\\) holds scores, not 0/1 flags\\. Add --exclude-top FRACTION`));

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { findLabelIssues, FILTER_BY, RANK_BY, type FilterBy, type RankBy } from '../../analysis/confidentLearning.js';
 import { readLabelFiles } from '../../analysis/labelFiles.js';
-import { printJson, wholeNumber } from '../options.js';
+import { oneOf, printJson, wholeNumber } from '../options.js';
 
 interface LabelIssuesOptions {
   labels: string;
@@ -12,14 +12,6 @@ interface LabelIssuesOptions {
   minExamplesPerClass: number;
   top: number;
   json?: boolean;
-}
-
-/** Commander parser for an option that must be one of a fixed list; the error lists them. */
-export function oneOf<T extends string>(name: string, choices: readonly T[]) {
-  return (value: string): T => {
-    if (!(choices as readonly string[]).includes(value)) throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')} (got ${JSON.stringify(value)}).`);
-    return value as T;
-  };
 }
 
 function fraction(value: string): number {

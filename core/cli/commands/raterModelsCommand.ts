@@ -1,13 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { raterModels, type RaterModelHead, type RaterModelsResult } from '../../analysis/raterModels.js';
-import { openDb, positiveInt, printJson, wholeNumber } from '../options.js';
-
-function choice<T extends string>(name: string, values: readonly T[]) {
-  return (value: string): T => {
-    if (!(values as readonly string[]).includes(value)) throw new InvalidArgumentError(`${name} must be one of ${values.join(', ')} (got ${JSON.stringify(value)}).`);
-    return value as T;
-  };
-}
+import { oneOf, openDb, positiveInt, printJson, wholeNumber } from '../options.js';
 
 function alphaOption(value: string): number | 'auto' {
   if (value === 'auto') return 'auto';
@@ -44,9 +37,9 @@ export function registerRaterModels(program: Command): void {
     .description('A probe head per rater (or rater group) on an embedding: cross-validated quality, predictions for the whole library, and where the rater models disagree.')
     .requiredOption('--db <path>', 'library database file')
     .requiredOption('--embedding <run>', 'embedding run id or model name')
-    .option('--by <unit>', 'rater or cluster (the rater groups)', choice('--by', ['rater', 'cluster'] as const), 'rater' as 'rater' | 'cluster')
+    .option('--by <unit>', 'rater or cluster (the rater groups)', oneOf('--by', ['rater', 'cluster'] as const), 'rater' as 'rater' | 'cluster')
     .option('--min-ratings <n>', 'raters (groups) with fewer ratings on embedded images get no model', positiveInt('--min-ratings'), 30)
-    .option('--head <head>', 'ridge or ordinal', choice('--head', ['ridge', 'ordinal'] as const), 'ridge' as RaterModelHead)
+    .option('--head <head>', 'ridge or ordinal', oneOf('--head', ['ridge', 'ordinal'] as const), 'ridge' as RaterModelHead)
     .option('--folds <n>', 'cross-validation folds', positiveInt('--folds'), 5)
     .option('--seed <n>', 'seed of the folds', wholeNumber('--seed'), 1)
     .option('--alpha <x>', 'ridge penalty, or auto (inner cross-validation)', alphaOption, 'auto' as number | 'auto')

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { clearRaterGroups, listRaterGroups, readRaterGroupFile, setRaterGroups, type RaterGroupListing } from '../../library/raterGroups.js';
 import { analyzeRaters, CONSENSUS_METHODS, type ConsensusMethod, type RaterAnalysisResult } from '../../analysis/raterAnalysis.js';
-import { openDb, positiveInt, printJson } from '../options.js';
+import { oneOf, openDb, positiveInt, printJson } from '../options.js';
 
 function printListing(listing: RaterGroupListing): void {
   if (listing.groups.length === 0) console.log('No rater groups. Define them with `miru raters groups --db D --set groups.csv` (columns rater,group).');
@@ -14,11 +14,6 @@ function clustersOption(value: string): number | 'auto' {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--clusters must be a positive whole number or "auto" (got ${JSON.stringify(value)}).`);
   return n;
-}
-
-function consensusOption(value: string): ConsensusMethod {
-  if (!(CONSENSUS_METHODS as readonly string[]).includes(value)) throw new InvalidArgumentError(`--consensus must be one of ${CONSENSUS_METHODS.join(', ')} (got ${JSON.stringify(value)}).`);
-  return value as ConsensusMethod;
 }
 
 const fixed = (x: number | null, digits = 3): string => (x === null ? '–' : (x >= 0 ? ' ' : '') + x.toFixed(digits));
@@ -61,7 +56,7 @@ export function registerRaters(program: Command): void {
     .description('Human raters: agreement (Krippendorff\'s alpha, kappa), per-rater quality, consensus, rater clusters; `raters groups` manages rater groups.')
     .option('--db <path>', 'library database file')
     .option('--clusters <k>', 'number of rater clusters, or "auto" to choose by silhouette', clustersOption, 'auto' as number | 'auto')
-    .option('--consensus <method>', `consensus per image: ${CONSENSUS_METHODS.join(', ')} (default mean; crowdlab with --model)`, consensusOption)
+    .option('--consensus <method>', `consensus per image: ${CONSENSUS_METHODS.join(', ')} (default mean; crowdlab with --model)`, oneOf('--consensus', CONSENSUS_METHODS))
     .option('--model <name>', 'weigh this model\'s class probabilities (its latest score run) into the CROWDLAB consensus')
     .option('--truth <truth.json>', 'a synth dataset\'s truth.json (or its folder): report the adjusted Rand index and the spammers found')
     .option('--min-common <n>', 'images two raters must share before their kappa and correlation count', positiveInt('--min-common'), 10)
