@@ -36,6 +36,9 @@ export const API_METHODS = [
   'fieldValues',
   'saveSelection',
   'raterReport',
+  'probeReports',
+  'issueSummary',
+  'issueItems',
 ] as const satisfies readonly ApiMethod[];
 
 // Compile-time proof that the list names every MiruApi method: adding a method to the contract without adding it

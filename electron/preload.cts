@@ -41,6 +41,9 @@ const METHODS = [
   'fieldValues',
   'saveSelection',
   'raterReport',
+  'probeReports',
+  'issueSummary',
+  'issueItems',
 ] as const satisfies readonly ApiMethod[];
 type Missing = Exclude<ApiMethod, (typeof METHODS)[number]>;
 const complete: [Missing] extends [never] ? true : { missing: Missing } = true;

@@ -15,6 +15,8 @@ export type AnalysisKind =
   | 'near-duplicates'
   | 'image-issues'
   | 'probe'
+  /** A probe job's whole comparison of backbones (core/api/probesApi.ts); per image the backbones' spread. */
+  | 'probe-report'
   /** A set of images picked by hand (a lasso on the map); the `selection=ID` filter lists it. */
   | 'selection';
 

@@ -1,7 +1,9 @@
 /**
- * Analysis jobs the UI can start (issue 6): a map (projection), outlier scores, duplicate groups and the rater
- * analysis. Each checks its parameters before the job is queued (a bad embedding run or rater count is an input
- * error, not a failed job) and stores its result as an analysis; the service then tells the UI 'analyses' changed.
+ * Analysis jobs the UI can start (issue 6): a map (projection), outlier scores, duplicate groups, the rater
+ * analysis, probes across backbones and per-rater models (the last two in probesApi.ts), and label issues with odd
+ * images (`miru issues`). Each checks its parameters before the job is queued (a bad embedding run or rater count
+ * is an input error, not a failed job) and stores its result as an analysis; the service then tells the UI
+ * 'analyses' changed.
  */
 import type { LibraryDb } from '../library/openLibrary.js';
 import { resolveEmbeddingRun } from '../analysis/embeddingMatrix.js';
@@ -9,10 +11,12 @@ import { projectEmbeddingRun } from '../analysis/projections.js';
 import { findDuplicates, outlierScores } from '../analysis/neighbors.js';
 import { knnCacheDir, knnProgressEvents } from '../analysis/knnIndex.js';
 import { analyzeRaters } from '../analysis/raterAnalysis.js';
+import { findLibraryIssues } from '../analysis/libraryIssues.js';
 import type { JobContext, JobOutcome } from '../jobs/jobRunner.js';
+import { checkProbeJob, checkRaterModelsJob, probeTaskWork, type ProbeJobOptions } from './probesApi.js';
 import { ApiInputError, parseJobParams, type JobParams } from './apiSchemas.js';
 
-export const ANALYSIS_JOB_KINDS = ['project', 'outliers', 'duplicates', 'raters'] as const;
+export const ANALYSIS_JOB_KINDS = ['project', 'outliers', 'duplicates', 'raters', 'probe', 'rater-models', 'issues'] as const;
 export type AnalysisJobKind = (typeof ANALYSIS_JOB_KINDS)[number];
 
 export function isAnalysisJobKind(kind: string): kind is AnalysisJobKind {
@@ -20,7 +24,13 @@ export function isAnalysisJobKind(kind: string): kind is AnalysisJobKind {
 }
 
 /** The work of an analysis job, after its parameters were checked. */
-export function analysisJobWork(db: LibraryDb, cacheDir: string, kind: AnalysisJobKind, params: Record<string, unknown>): (ctx: JobContext) => Promise<JobOutcome> {
+export function analysisJobWork(
+  db: LibraryDb,
+  cacheDir: string,
+  kind: AnalysisJobKind,
+  params: Record<string, unknown>,
+  options: ProbeJobOptions = {},
+): (ctx: JobContext) => Promise<JobOutcome> {
   const embedding = (ref: string) => {
     try {
       return resolveEmbeddingRun(db, ref);
@@ -69,6 +79,31 @@ export function analysisJobWork(db: LibraryDb, cacheDir: string, kind: AnalysisJ
             spammers: result.spammers.raters.length,
             consensus: result.consensus.analysisId ?? null,
           },
+        };
+      };
+    }
+    case 'probe': {
+      const p: JobParams['probe'] = parseJobParams('probe', params);
+      checkProbeJob(db, p);
+      return probeTaskWork(db, { kind: 'probe', params: p }, options);
+    }
+    case 'rater-models': {
+      const p: JobParams['rater-models'] = parseJobParams('rater-models', params);
+      checkRaterModelsJob(db, p);
+      return probeTaskWork(db, { kind: 'rater-models', params: p }, options);
+    }
+    case 'issues': {
+      const p: JobParams['issues'] = parseJobParams('issues', params);
+      const run = embedding(p.embedding);
+      return async (ctx) => {
+        ctx.onProgress({ job: 'issues', phase: 'issues', done: 0, total: 1 });
+        // findLibraryIssues is synchronous: let the progress event leave before it holds this thread.
+        await new Promise((resolve) => setImmediate(resolve));
+        const result = findLibraryIssues(db, { embedding: String(run.runId), head: p.head, folds: p.folds, filterBy: p.filterBy, rankBy: p.rankBy, imageIssues: p.imageIssues });
+        ctx.onProgress({ job: 'issues', phase: 'issues', done: 1, total: 1 });
+        const odd = Object.values(result.counts.imageIssues ?? {}).reduce((sum, n) => sum + (n ?? 0), 0);
+        return {
+          summary: { analysisId: result.analysisIds.labelIssues, run: result.embedding.runId, model: result.embedding.model, labelled: result.counts.labelled, labelIssues: result.counts.labelIssues, oddImages: odd },
         };
       };
     }

@@ -7,6 +7,8 @@
  */
 import { z } from 'zod';
 import type { RaterReportInput } from './types/raterReport.js';
+import type { IssueItemsInput } from './types/issues.js';
+import { FILTER_BY, RANK_BY } from '../analysis/confidentLearning.js';
 import type { AddModelInput, ApiMethod, CountInput, FieldValuesInput, SaveSelectionInput, HistogramInput, ListImagesInput, MiruApi, SaliencyInput, SavedView, StartJobInput, TagInput } from './apiTypes.js';
 
 /** A request the API refuses before running anything; `field` is the offending input path (`filters[3]`, `ids`). */
@@ -151,12 +153,42 @@ export const JOB_PARAMS = {
     model: name.optional(),
     saveGroups: z.boolean().optional(),
   }),
+  // types/probeReport.ts ProbeJobParams; probesApi.ts checks the runs, the target and the tags exist.
+  probe: z.strictObject({
+    embeddings: z.array(name).min(1).max(16),
+    target: z
+      .string()
+      .trim()
+      .max(API_LIMITS.nameLength + 8)
+      .regex(/^(consensus|rater:.+|cluster:.+)$/, 'must be consensus, rater:NAME or cluster:GROUP')
+      .optional(),
+    heads: z.array(z.enum(['ridge', 'logistic', 'ordinal', 'knn'])).min(1).max(4).optional(),
+    folds: z.number().int().min(2).max(20).optional(),
+    learningCurve: z.array(z.number().int().min(10).max(10_000_000)).max(16).optional(),
+    excludeTags: z.array(tag.min(1)).max(API_LIMITS.tagsPerCall).optional(),
+  }),
+  'rater-models': z.strictObject({
+    embedding: name,
+    by: z.enum(['rater', 'cluster']).optional(),
+    // Below 10 a fold's training part leaves ridge's inner penalty search nothing to work with.
+    minRatings: z.number().int().min(10).max(10_000_000).optional(),
+    head: z.enum(['ridge', 'ordinal']).optional(),
+  }),
+  // The options of core/analysis/libraryIssues.ts a person sets in the jobs drawer; analysisJobs.ts checks the run.
+  issues: z.strictObject({
+    embedding: name,
+    head: z.enum(['logistic', 'ordinal']).optional(),
+    folds: z.number().int().min(2).max(20).optional(),
+    filterBy: z.enum(FILTER_BY).optional(),
+    rankBy: z.enum(RANK_BY).optional(),
+    imageIssues: z.boolean().optional(),
+  }),
 } as const;
 
 export type JobParams = { [K in keyof typeof JOB_PARAMS]: z.infer<(typeof JOB_PARAMS)[K]> };
 
 const startJob = z.strictObject({
-  kind: z.enum(['index', 'score', 'embed', 'explain', 'project', 'outliers', 'duplicates', 'raters']),
+  kind: z.enum(['index', 'score', 'embed', 'explain', 'project', 'outliers', 'duplicates', 'raters', 'probe', 'rater-models', 'issues']),
   params: z.record(z.string(), z.unknown()),
 });
 
@@ -190,6 +222,13 @@ const raterReport = z.strictObject({
   saveGroups: z.boolean().optional(),
 });
 
+const issueItems = z.strictObject({
+  category: z.enum(['label-issues', 'outliers', 'near-duplicates', 'rater-disagreement', 'dark', 'light', 'blurry', 'low_information', 'odd_aspect_ratio', 'odd_size', 'grayscale']),
+  limit: z.number().int().min(1).max(API_LIMITS.pageSize).optional(),
+  offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  minScore: z.number().min(0).max(1).optional(),
+});
+
 export const API_SCHEMAS = {
   libraryInfo: empty,
   fields: empty,
@@ -216,6 +255,9 @@ export const API_SCHEMAS = {
   fieldValues,
   saveSelection,
   raterReport,
+  probeReports: empty,
+  issueSummary: empty,
+  issueItems,
 } satisfies Record<ApiMethod, z.ZodType>;
 
 // Compile-time checks that each schema accepts exactly what apiTypes.ts declares (up to optional keys), so the
@@ -235,7 +277,8 @@ const contractChecks: {
   fieldValues: Same<Out<'fieldValues'>, FieldValuesInput>;
   saveSelection: Same<Out<'saveSelection'>, SaveSelectionInput>;
   raterReport: Same<Out<'raterReport'>, RaterReportInput>;
-} = { fieldValues: true, saveSelection: true, raterReport: true,  listImages: true, countImages: true, histogram: true, tagImages: true, addModel: true, saliency: true, startJob: true, saveView: true, neighbours: true };
+  issueItems: Same<Out<'issueItems'>, IssueItemsInput>;
+} = { issueItems: true, fieldValues: true, saveSelection: true, raterReport: true,  listImages: true, countImages: true, histogram: true, tagImages: true, addModel: true, saliency: true, startJob: true, saveView: true, neighbours: true };
 void contractChecks;
 
 const METHODS: ReadonlySet<string> = new Set(Object.keys(API_SCHEMAS));

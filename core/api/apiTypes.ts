@@ -6,6 +6,8 @@
  * checked at runtime against the schemas in apiSchemas.ts before any method runs.
  */
 import type { RaterReport, RaterReportInput } from './types/raterReport.js';
+import type { ProbeReports } from './types/probeReport.js';
+import type { IssueItemsInput, IssueItemsResult, IssueSummary } from './types/issues.js';
 
 /** A filter on the image list, as `miru list --filter` spells it (e.g. "ratingMean>=3", "tag=outlier", "score:miru-vit-s>=3.5"). */
 export type FilterExpression = string;
@@ -148,7 +150,7 @@ export interface SaliencyResultDto {
   elapsedMs: number | null;
 }
 
-export type JobKind = 'index' | 'score' | 'embed' | 'explain' | 'project' | 'outliers' | 'duplicates' | 'raters';
+export type JobKind = 'index' | 'score' | 'embed' | 'explain' | 'project' | 'outliers' | 'duplicates' | 'raters' | 'probe' | 'rater-models' | 'issues';
 
 export interface StartJobInput {
   kind: JobKind;
@@ -159,7 +161,12 @@ export interface StartJobInput {
    * explain: { model, method, layer?, target?, filters?: FilterExpression[], limit?, force?, ep? };
    * project: { embedding (run id or model name), method: 'umap'|'pca', neighbors?, minDist?, seed? };
    * outliers: { embedding, k? }; duplicates: { embedding?, threshold? };
-   * raters: { clusters?: K|'auto', consensus?: 'mean'|'median'|'crowdlab', model?, saveGroups? }.
+   * raters: { clusters?: K|'auto', consensus?: 'mean'|'median'|'crowdlab', model?, saveGroups? };
+   * probe: { embeddings: (run id or model name)[], target?: 'consensus'|'rater:R'|'cluster:C', heads?, folds?,
+   *   learningCurve?: number[], excludeTags?: string[] } (stores a 'probe-report'; types/probeReport.ts);
+   * rater-models: { embedding, by?: 'rater'|'cluster', minRatings?, head?: 'ridge'|'ordinal' };
+   * issues: { embedding, head?: 'logistic'|'ordinal', folds?, filterBy?, rankBy?, imageIssues? } (label issues and
+   *   odd images, as `miru issues`).
    */
   params: Record<string, unknown>;
 }
@@ -225,6 +232,12 @@ export interface MiruApi {
   saveSelection(input: SaveSelectionInput): Promise<{ id: number; count: number }>;
   /** The rater analysis with a map of the raters, kept by the host until the ratings change (types/raterReport.ts). */
   raterReport(input: RaterReportInput): Promise<RaterReport>;
+  /** Stored probe reports and rater models, newest first, with the embedding runs a probe can use (types/probeReport.ts). */
+  probeReports(input: Record<string, never>): Promise<ProbeReports>;
+  /** Every data-quality category (label issues, outliers, duplicates, odd images...) with its flagged count (types/issues.ts). */
+  issueSummary(input: Record<string, never>): Promise<IssueSummary>;
+  /** One category's images, strongest issue first, a page at a time. */
+  issueItems(input: IssueItemsInput): Promise<IssueItemsResult>;
 }
 
 export type ApiMethod = keyof MiruApi;

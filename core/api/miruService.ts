@@ -41,6 +41,8 @@ import { JobRunner, type JobContext, type JobOutcome, type JobSnapshot } from '.
 import type { ProgressListener } from '../jobs/progress.js';
 import { analysisMethods } from './analysisApi.js';
 import { ratersMethods } from './ratersApi.js';
+import { probesMethods } from './probesApi.js';
+import { issuesMethods } from './issuesApi.js';
 import { analysisJobWork, isAnalysisJobKind } from './analysisJobs.js';
 import { ApiInputError, ApiNotFoundError, parseApiInput, parseJobParams, type JobParams } from './apiSchemas.js';
 import { QueryEngine } from './queryEngine.js';
@@ -306,7 +308,7 @@ export function createMiruService(dbPath: string, options: MiruServiceOptions = 
 
   function jobWork(kind: JobKind, params: Record<string, unknown>): (ctx: JobContext) => Promise<JobOutcome> {
     if (isAnalysisJobKind(kind)) {
-      const work = analysisJobWork(db, cacheDir, kind, params);
+      const work = analysisJobWork(db, cacheDir, kind, params, { nativeBinding: options.nativeBinding });
       return async (ctx) => {
         try {
           return await work(ctx);
@@ -428,7 +430,9 @@ export function createMiruService(dbPath: string, options: MiruServiceOptions = 
     db,
     dbPath: resolvedPath,
     ...analysisMethods(db),
+    ...issuesMethods(db),
     ...raters.methods,
+    ...probesMethods(db),
 
     subscribe(listener) {
       listeners.add(listener);

@@ -8,6 +8,7 @@ import { formatCount, formatDuration } from '../state/format.js';
 import { SALIENCY_METHODS } from './SampleView.js';
 import { useServices } from './appContext.js';
 import { Drawer } from './Drawer.js';
+import { ProbeJobFields, type JobFormValue } from './ProbeJobFields.js';
 
 export interface JobPrefill {
   kind: JobKind;
@@ -35,6 +36,8 @@ const JOB_HINTS: Record<JobKind, string> = {
   outliers: 'Outlier scores: mean distance to the nearest neighbours in embedding space.',
   duplicates: 'Exact duplicates by content hash, near duplicates by embedding distance.',
   raters: 'Rater agreement, consensus, rater clusters and spammers.',
+  probe: 'Which backbone predicts the ratings best: cross-validated probes per embedding, a learning curve, where backbones disagree.',
+  'rater-models': 'A probe head per rater (or rater group) on one embedding: how predictable each rater is, and where they would disagree.',
 };
 
 export function JobsPanel(props: Props) {
@@ -65,7 +68,10 @@ export function JobsPanel(props: Props) {
     if (!model && props.models[0]) setModel(props.models[0].name);
   }, [props.models, model]);
 
-  const needsModel = kind !== 'index' && kind !== 'raters';
+  /** The probe jobs pick embedding runs in their own fields (ProbeJobFields). */
+  const probeKind = kind === 'probe' || kind === 'rater-models';
+  const [probeForm, setProbeForm] = useState<JobFormValue>({ error: 'Still listing the embedding runs…' });
+  const needsModel = kind !== 'index' && kind !== 'raters' && !probeKind;
   /** Analysis jobs read a model's latest embedding run: the model select names it. */
   const onEmbedding = kind === 'project' || kind === 'outliers' || kind === 'duplicates';
   const start = async () => {
@@ -78,6 +84,9 @@ export function JobsPanel(props: Props) {
         .filter(Boolean);
       if (list.length === 0) return setError('Name at least one folder to index (an absolute path on the machine running Miru).');
       params = { roots: list };
+    } else if (probeKind) {
+      if ('error' in probeForm) return setError(probeForm.error);
+      params = probeForm.params;
     } else if (kind === 'raters') {
       params = { clusters: clusters === 'auto' ? 'auto' : Number(clusters) };
     } else if (onEmbedding) {
@@ -120,13 +129,13 @@ export function JobsPanel(props: Props) {
             void start();
           }}
         >
-          {([['Library', ['index', 'score', 'embed', 'explain']], ['Analysis', ['project', 'outliers', 'duplicates', 'raters']]] as const).map(([title, kinds]) => (
+          {([['Library', ['index', 'score', 'embed', 'explain']], ['Analysis', ['project', 'outliers', 'duplicates', 'raters']], ['Probes', ['probe', 'rater-models']]] as const).map(([title, kinds]) => (
             <div className="job-kind-row" key={title}>
               <span className="job-kind-title">{title}</span>
               <div className="segmented" role="radiogroup" aria-label={`${title} job kind`}>
                 {kinds.map((k) => (
                   <button type="button" key={k} role="radio" aria-checked={kind === k} className={kind === k ? 'on' : ''} onClick={() => setKind(k)} data-testid={`job-kind-${k}`} title={JOB_HINTS[k]}>
-                    {k === 'project' ? 'map' : k}
+                    {k === 'project' ? 'map' : k === 'rater-models' ? 'rater models' : k}
                   </button>
                 ))}
               </div>
@@ -197,6 +206,7 @@ export function JobsPanel(props: Props) {
                 </select>
               </>
             )}
+            {probeKind && <ProbeJobFields kind={kind} onChange={setProbeForm} />}
             {kind === 'explain' && (
               <>
                 <label>Method</label>

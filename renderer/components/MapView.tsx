@@ -44,12 +44,17 @@ const COLOUR_KINDS: Record<string, string> = {
   'label-issues': 'Label quality',
   consensus: 'Consensus',
   'pseudo-labels': 'Pseudo-label',
+  'soft-labels': 'Soft label (expected rating)',
+  probe: 'Probe prediction',
   'rater-models': 'Rater-model disagreement',
   'near-duplicates': 'Duplicate group',
+  'image-issues': 'Odd-image score',
 };
 
 function analysisLabel(a: AnalysisInfo): string {
-  const method = typeof a.params.method === 'string' ? a.params.method : a.kind;
+  // The recipe's distinguishing parameter: a map's method, an odd-image check's issue, a probe's head.
+  const recipe = [a.params.method, a.params.issue, a.params.head].find((v) => typeof v === 'string');
+  const method = typeof recipe === 'string' ? recipe : a.kind;
   return `#${a.id} ${a.model ?? ''} ${method}`.replace(/\s+/g, ' ').trim();
 }
 

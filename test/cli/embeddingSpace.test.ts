@@ -103,7 +103,7 @@ test('miru duplicates works from content hashes alone in a library without embed
   assert.deepEqual(json.near, []);
   const text = await runMiru(['duplicates', '--db', db]);
   assert.match(text.stderr, /no embedding run in this library, so only byte-identical duplicates are found/);
-  assert.match(text.stdout, /1 groups of byte-identical images:\n\s+.*a\.png \(id \d+\)\n\s+.*a2\.png/);
+  assert.match(text.stdout, /^1 group of byte-identical images:\n\s+.*\/a2?\.png \(id \d+\)\n\s+.*\/a2?\.png \(id \d+\)\nStored 1 group as analysis \d+\.\n$/);
   const similar = await runMiru(['similar', '--db', db, '--image', 'a.png']);
   assert.equal(similar.code, 1);
   assert.match(similar.stderr, /The library has no embeddings yet\. Make some with `miru embed/);

@@ -158,6 +158,8 @@ export interface StoredRaterModels {
   model: string | null;
   params: { by?: string; head?: string; minRatings?: number; folds?: number; seed?: number };
   models: RaterModelRow[];
+  /** The library's rating scale the models predict on; null when the library has none (its ratings are gone). */
+  classes: number[] | null;
   /** Images with predictions. */
   images: number;
   /** The images the rater models disagree on most, most disputed first. */

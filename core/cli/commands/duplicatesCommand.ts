@@ -44,14 +44,15 @@ export function registerDuplicates(program: Command): void {
           return;
         }
         const paths = imagePaths(db, result.groups.flat());
+        const groups = (n: number) => `${n} group${n === 1 ? '' : 's'}`;
         const show = (ids: number[]) => ids.map((id) => `    ${paths.get(id) ?? ''} (id ${id})`).join('\n');
-        console.log(`${result.exact.length} groups of byte-identical images:`);
+        console.log(`${groups(result.exact.length)} of byte-identical images:`);
         for (const g of result.exact) console.log(show(g));
         if (result.embedding) {
-          console.log(`${result.near.length} near-duplicate groups within cosine distance ${result.threshold!.toPrecision(3)}${result.thresholdSource === 'auto' ? ' (automatic)' : ''} in embedding run ${result.embedding.runId} (${result.embedding.model}):`);
+          console.log(`${groups(result.near.length)} of near-duplicates within cosine distance ${result.threshold!.toPrecision(3)}${result.thresholdSource === 'auto' ? ' (automatic)' : ''} in embedding run ${result.embedding.runId} (${result.embedding.model}):`);
           for (const g of result.near) console.log(`  largest link ${g.maxDistance.toFixed(4)}\n${show(g.ids)}`);
         }
-        console.log(`Stored ${result.groups.length} groups as analysis ${result.analysisId}.`);
+        console.log(`Stored ${groups(result.groups.length)} as analysis ${result.analysisId}.`);
       } finally {
         bar.stop();
         db.close();

@@ -64,17 +64,25 @@ test('soft labels from ratings: one histogram per rated image on the stored scal
   const ids = db.prepare<[], number>(`SELECT id FROM images ORDER BY rel_path`).pluck().all();
   const set = softLabelsFromRatings(db);
   assert.deepEqual(set.classLabels, ['1', '2', '3', '4', '5']);
-  assert.deepEqual(Array.from(set.imageIds), [ids[0], ids[1], ids[3]]);
-  close(set.distributions, [1 / 3, 2 / 3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0]);
+  // Indexing runs concurrently, so ids need not follow file names: expect the rated images in id order.
+  const expected = new Map<number, { dist: number[]; mean: number }>([
+    [ids[0]!, { dist: [1 / 3, 2 / 3, 0, 0, 0], mean: 5 / 3 }],
+    [ids[1]!, { dist: [0, 0, 0, 0, 1], mean: 5 }],
+    [ids[3]!, { dist: [0, 0, 1, 0, 0], mean: 3 }],
+  ]);
+  const order = [...expected.keys()].sort((a, b) => a - b);
+  assert.deepEqual(Array.from(set.imageIds), order);
+  close(set.distributions, order.flatMap((i) => expected.get(i)!.dist));
 
   const id = saveSoftLabels(db, set);
   const stored = readAnalysisValues(db, id);
   assert.deepEqual(stored.map((v) => v.imageId), Array.from(set.imageIds));
-  close(stored.map((v) => v.value!), [5 / 3, 5, 3]);
-  close(stored[0]!.extra!, [1 / 3, 2 / 3, 0, 0, 0]);
+  close(stored.map((v) => v.value!), order.map((i) => expected.get(i)!.mean));
+  close(stored.find((v) => v.imageId === ids[0])!.extra!, [1 / 3, 2 / 3, 0, 0, 0]);
 
   const smoothed = softLabelsFromRatings(db, { smoothing: 1 });
-  close(smoothed.distributions.subarray(0, 5), [2 / 8, 3 / 8, 1 / 8, 1 / 8, 1 / 8]);
+  const first = order.indexOf(ids[0]!);
+  close(smoothed.distributions.subarray(5 * first, 5 * first + 5), [2 / 8, 3 / 8, 1 / 8, 1 / 8, 1 / 8]);
   saveSoftLabels(db, smoothed);
   saveSoftLabels(db, softLabelsFromRatings(db));
   // The same recipe replaces its earlier result; another smoothing is another recipe.
