@@ -12,6 +12,7 @@ const SECTIONS: { name: string; title: string; run: () => Promise<BenchRow[]> }[
   { name: 'embedding', title: 'kNN index, recall and projections (100k × 512)', run: async () => (await import('./analysis/embeddingBench.js')).runEmbeddingBench() },
   { name: 'labels', title: 'Confident learning (1M × 7 probabilities)', run: async () => (await import('./analysis/labelIssuesBench.js')).runLabelIssuesBench() },
   { name: 'raters', title: "Krippendorff's alpha and the rater analysis", run: async () => (await import('./analysis/raterBench.js')).runRaterBench() },
+  { name: 'raterReport', title: 'Raters view API (computed vs cached)', run: async () => (await import('./analysis/raterReportBench.js')).runRaterReportBench() },
   { name: 'probes', title: 'Probe heads on embeddings', run: async () => (await import('./analysis/probeBench.js')).runProbeBench() },
   { name: 'pseudo', title: 'Soft labels and pseudo-labels', run: async () => (await import('./analysis/pseudoLabelBench.js')).runPseudoLabelBench() },
   { name: 'map', title: 'Embedding map in headless Chromium', run: async () => (await import('./analysis/mapBench.js')).runMapBench() },

@@ -76,7 +76,7 @@ export function analysisMethods(db: LibraryDb): AnalysisMethods {
           const group = rest.trim();
           if (db.prepare('SELECT 1 FROM rater_groups WHERE group_name = ?').get(group) === undefined) fail(`no rater group named ${JSON.stringify(group)}`);
           return {
-            sql: '(SELECT avg(r.score) FROM ratings r JOIN rater_groups g ON g.rater_id = r.rater_id WHERE r.image_id = v.image_id AND g.group_name = ?)',
+            sql: '(SELECT avg(r.value) FROM ratings r JOIN rater_groups g ON g.rater_id = r.rater_id WHERE r.image_id = v.image_id AND g.group_name = ?)',
             params: [group],
             scale: 'numeric',
           };

@@ -81,8 +81,10 @@ const sameTarget = (a: Hover, b: Hover) => (a.kind === 'rater' && b.kind === 'ra
 export function RatersView(props: WorkbenchViewProps) {
   const { client, toast } = useServices();
   const [settings, setSettings] = useState<Settings>(loadSettings);
-  const [library, setLibrary] = useState<{ raters: number; ratings: number } | null>(null);
+  const [library, setLibrary] = useState<{ path: string; raters: number; ratings: number } | null>(null);
   const [report, setReport] = useState<RaterReport | null>(null);
+  /** The input the shown report answers (settings may already ask for the next one). */
+  const [reportFor, setReportFor] = useState<RaterReportInput>({});
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [attempt, setAttempt] = useState(0);
@@ -108,23 +110,25 @@ export function RatersView(props: WorkbenchViewProps) {
   useEffect(() => {
     let live = true;
     client.call('libraryInfo', {}).then(
-      (info) => live && setLibrary({ raters: info.raters, ratings: info.ratings }),
+      (info) => live && setLibrary({ path: info.path, raters: info.raters, ratings: info.ratings }),
       (e: unknown) => live && setError((e as Error).message),
     );
     return () => {
       live = false;
     };
-  }, [client, props.revision]);
+  }, [client, props.revision, attempt]);
 
   const enough = library !== null && library.ratings > 0 && library.raters >= 2;
   useEffect(() => {
     if (!enough) return;
     let live = true;
     setLoading(true);
-    client.call('raterReport', JSON.parse(inputKey) as RaterReportInput).then(
+    const asked = JSON.parse(inputKey) as RaterReportInput;
+    client.call('raterReport', asked).then(
       (r) => {
         if (!live) return;
         setReport(r);
+        setReportFor(asked);
         setError(null);
         setLoading(false);
       },
@@ -141,8 +145,6 @@ export function RatersView(props: WorkbenchViewProps) {
 
   const rowOf = useMemo(() => new Map((report?.raters ?? []).map((r) => [r.rater, r])), [report]);
   const heat = useMemo(() => (report ? heatmapInput(report) : null), [report]);
-  const selectedKey = props.filters.raters.join('\u0000');
-  const selectedRaters = useMemo<ReadonlySet<string>>(() => new Set(selectedKey ? selectedKey.split('\u0000') : []), [selectedKey]);
 
   // Hover: the panels re-render only when what is under the pointer changes; the card just follows the pointer.
   const hoverNow = useRef<Hover | null>(null);
@@ -157,11 +159,17 @@ export function RatersView(props: WorkbenchViewProps) {
     setHover(next);
   }, []);
   const identity = report ? `${report.computedAt}|${report.clustering.k}|${report.consensus.method}` : null;
+  // A question about the clusters of an answer that is no longer shown is moot.
+  useEffect(() => setPending(null), [identity]);
 
   // Saved clusters: every rater's group is its cluster's name (or none outside the clusters).
   const groupOf = useMemo(() => new Map(props.raters.map((r) => [r.name, r.group])), [props.raters]);
   const wanted = (r: RaterReportRow) => (r.cluster === null ? null : `cluster-${r.cluster}`);
   const saved = report !== null && report.clusters.length > 0 && (savedFor === identity || report.raters.every((r) => (groupOf.get(r.rater) ?? null) === wanted(r)));
+  // Marked in every panel: the raters the grid is filtered to, or the members of the cluster it is filtered to.
+  const activeCluster = saved ? report.clusters.find((c) => c.name === props.filters.raterGroup) : undefined;
+  const selectedKey = [...props.filters.raters, ...(activeCluster?.raters ?? [])].join('\u0000');
+  const selectedRaters = useMemo<ReadonlySet<string>>(() => new Set(selectedKey ? selectedKey.split('\u0000') : []), [selectedKey]);
   /** Raters whose own group (not one this view saved) saving would replace or clear. */
   const overwritten = report ? report.raters.filter((r) => {
     const now = groupOf.get(r.rater) ?? null;
@@ -183,7 +191,8 @@ export function RatersView(props: WorkbenchViewProps) {
     setSaving(true);
     setPending(null);
     try {
-      const result = await client.call('raterReport', { ...input, saveGroups: true });
+      // The clusters saved are those on screen, even while the next answer is on its way.
+      const result = await client.call('raterReport', { ...reportFor, saveGroups: true });
       setReport(result);
       setSavedFor(`${result.computedAt}|${result.clustering.k}|${result.consensus.method}`);
       const names = result.clusters.map((c) => c.name);
@@ -197,6 +206,7 @@ export function RatersView(props: WorkbenchViewProps) {
   };
 
   const clickCluster = (group: string) => {
+    if (saving) return;
     if (saved) {
       props.setFilters({ ...props.filters, raters: [], raterGroup: props.filters.raterGroup === group ? null : group });
       return;
@@ -213,7 +223,7 @@ export function RatersView(props: WorkbenchViewProps) {
         <div className="raters-empty" data-testid="raters-empty">
           <h3>No ratings yet</h3>
           <p>This view compares human raters: how much they agree, who agrees with whom, and which raters share a taste. Import ratings (columns image, rater, score) with</p>
-          <code>miru ratings import ratings.csv --db LIBRARY --scale 1:5</code>
+          <code>miru ratings import ratings.csv --db {library.path} --scale 1:5</code>
           <p>then reopen this view.</p>
         </div>
       </Shell>
@@ -279,7 +289,8 @@ export function RatersView(props: WorkbenchViewProps) {
           </div>
         </div>
         <div className="raters-controls">
-          <label className="tool">
+          {/* Not <label>: a click on the caption would press the group's first button. */}
+          <div className="tool">
             <span>Consensus</span>
             <span className="segmented" role="radiogroup" aria-label="Consensus" data-testid="raters-consensus">
               {(Object.keys(CONSENSUS_LABELS) as RaterConsensusMethod[]).map((c) => (
@@ -288,7 +299,7 @@ export function RatersView(props: WorkbenchViewProps) {
                 </button>
               ))}
             </span>
-          </label>
+          </div>
           {settings.consensus === 'crowdlab' && (
             <label className="tool" title="CROWDLAB can weigh a model's class probabilities in, by how well the model agrees with the raters">
               <span>Model</span>
@@ -304,7 +315,7 @@ export function RatersView(props: WorkbenchViewProps) {
               </select>
             </label>
           )}
-          <label className="tool">
+          <div className="tool">
             <span>Clusters</span>
             <span className="segmented" role="radiogroup" aria-label="Clusters" data-testid="raters-k">
               {(['auto', ...K_CHOICES] as const).map((k) => (
@@ -313,7 +324,7 @@ export function RatersView(props: WorkbenchViewProps) {
                 </button>
               ))}
             </span>
-          </label>
+          </div>
         </div>
       </header>
 
@@ -412,7 +423,7 @@ function ClusterBar(props: { report: RaterReport; saved: boolean; activeGroup: s
   return (
     <div className="raters-clusters" data-testid="raters-clusters">
       <span className="section-title">Clusters</span>
-      {report.clusters.length === 0 && <span className="muted">No rater could be clustered: too few raters share {report.kappa.minCommon} images with two others.</span>}
+      {report.clusters.length === 0 && <span className="muted">No rater could be clustered (the notes at the bottom say why for each).</span>}
       {report.clusters.map((c) => (
         <button
           key={c.id}
@@ -493,7 +504,9 @@ const AgreementPanel = memo(function AgreementPanel(props: { report: RaterReport
   // Crosshair bands: the hovered rater (from any panel) and, over a cell, the other rater's column.
   const hoverRow = props.hovered ? rowOfName.get(props.hovered.kind === 'rater' ? props.hovered.rater : props.hovered.a) : undefined;
   const hoverCol = props.hovered?.kind === 'pair' ? rowOfName.get(props.hovered.b) : undefined;
-  const selectedRows = input.names.map((n, i) => (props.selected.has(n) ? i : -1)).filter((i) => i >= 0);
+  // A few filtered raters get a band each; a whole cluster is already marked by its colour strip, and dozens of
+  // bands would hide the cells they frame.
+  const selectedRows = props.selected.size > 16 ? [] : input.names.map((n, i) => (props.selected.has(n) ? i : -1)).filter((i) => i >= 0);
 
   return (
     <div className="raters-heatmap-host" ref={host}>
@@ -534,6 +547,11 @@ const AgreementPanel = memo(function AgreementPanel(props: { report: RaterReport
           {hoverCol !== undefined && <div className="raters-band" style={{ left: geometry.gridX + hoverCol * geometry.cell, top: 0, height: geometry.gridY + geometry.n * geometry.cell, width: geometry.cell }} />}
         </div>
       )}
+      {!props.report.kappa.matrix.some((row, i) => row.some((k, j) => i !== j && k !== null)) && (
+        <p className="raters-panel-hint" data-testid="raters-no-pairs">
+          No two raters share {props.report.kappa.minCommon} or more images, so no pair has a kappa yet: more ratings per rater (or on the same images) fill this in.
+        </p>
+      )}
       <div className="raters-legend">
         <span>{KAPPA_NEGATIVE_FLOOR}</span>
         <span className="raters-legend-bar" style={{ background: kappaGradient() }} />
@@ -541,7 +559,7 @@ const AgreementPanel = memo(function AgreementPanel(props: { report: RaterReport
         <span className="raters-legend-item">
           <span className="raters-legend-swatch raters-legend-missing" /> under {props.report.kappa.minCommon} shared images
         </span>
-        {input.leaves < input.names.length && <span className="raters-legend-item">below the dashed line: not clustered</span>}
+        {input.leaves > 0 && input.leaves < input.names.length && <span className="raters-legend-item">below the dashed line: not clustered</span>}
       </div>
     </div>
   );
@@ -570,45 +588,64 @@ const RaterMapPanel = memo(function RaterMapPanel(props: { report: RaterReport; 
     return { x: (v: number) => width / 2 + (v - cx) * scale, y: (v: number) => height / 2 - (v - cy) * scale };
   }, [points, width, height]);
   const hovered = props.hovered?.kind === 'rater' ? props.hovered.rater : props.hovered?.kind === 'pair' ? props.hovered.a : null;
+  const hoveredPoint = hovered === null ? undefined : points.find((p) => p.rater === hovered);
   const radius = points.length > 80 ? 3.5 : 5;
-  // Selected and hovered points are drawn last, on top.
-  const ordered = [...points].sort((a, b) => Number(props.selected.has(a.rater) || a.rater === hovered) - Number(props.selected.has(b.rater) || b.rater === hovered));
+  const { rowOf, selected, onHover, onPick } = props;
+  // The points do not depend on the hover (a ring is drawn over the hovered one), so moving the pointer over a
+  // 200-rater panel re-renders one element here, not 200.
+  const dots = useMemo(() => {
+    if (!layout) return null;
+    // Selected points are drawn last, on top.
+    const ordered = [...points].sort((a, b) => Number(selected.has(a.rater)) - Number(selected.has(b.rater)));
+    return ordered.map((p) => {
+      const row = rowOf.get(p.rater);
+      const chosen = selected.has(p.rater);
+      const color = clusterColor(row?.cluster ?? null, row?.spammer ?? false);
+      return (
+        <circle
+          key={p.rater}
+          data-rater={p.rater}
+          className={`raters-point${row?.spammer ? ' spammer' : ''}${chosen ? ' selected' : ''}`}
+          cx={layout.x(p.x)}
+          cy={layout.y(p.y)}
+          r={chosen ? radius + 2.5 : radius}
+          fill={row?.spammer ? 'transparent' : color}
+          stroke={row?.spammer ? color : undefined}
+          onMouseMove={(e) => onHover({ kind: 'rater', rater: p.rater, x: e.clientX, y: e.clientY })}
+          onClick={() => onPick(p.rater)}
+        />
+      );
+    });
+  }, [layout, points, rowOf, selected, radius, onHover, onPick]);
   return (
     <div className="raters-map-host" ref={host}>
+      {points.length < 2 ? (
+        <p className="raters-panel-hint" data-testid="raters-map-empty">
+          Nothing to place yet: a rater is on the map once it shares {props.report.kappa.minCommon} or more images with at least two others.
+        </p>
+      ) : (
       <svg className="raters-map" data-testid="raters-map" data-points={points.length} width={width} height={height} onMouseLeave={() => props.onHover(null)}>
         {layout && (
           <>
             <line className="raters-map-axis" x1={pad} x2={width - pad} y1={layout.y(0)} y2={layout.y(0)} />
             <line className="raters-map-axis" y1={pad} y2={height - pad} x1={layout.x(0)} x2={layout.x(0)} />
-            {ordered.map((p) => {
-              const row = props.rowOf.get(p.rater);
-              const selected = props.selected.has(p.rater);
-              const color = clusterColor(row?.cluster ?? null, row?.spammer ?? false);
-              return (
-                <circle
-                  key={p.rater}
-                  data-rater={p.rater}
-                  className={`raters-point${row?.spammer ? ' spammer' : ''}${selected ? ' selected' : ''}${p.rater === hovered ? ' hovered' : ''}`}
-                  cx={layout.x(p.x)}
-                  cy={layout.y(p.y)}
-                  r={p.rater === hovered || selected ? radius + 2.5 : radius}
-                  fill={row?.spammer ? 'transparent' : color}
-                  stroke={row?.spammer ? color : undefined}
-                  onMouseMove={(e) => props.onHover({ kind: 'rater', rater: p.rater, x: e.clientX, y: e.clientY })}
-                  onClick={() => props.onPick(p.rater)}
-                />
-              );
-            })}
+            {dots}
+            {hoveredPoint && <circle className="raters-point-ring" cx={layout.x(hoveredPoint.x)} cy={layout.y(hoveredPoint.y)} r={radius + 4} />}
           </>
         )}
       </svg>
+      )}
       <div className="raters-legend">
-        <span>
-          axis 1 {Math.round(explained[0] * 100)}% · axis 2 {Math.round(explained[1] * 100)}% of the spread
-        </span>
-        <span className="raters-legend-item">
-          <span className="raters-legend-swatch raters-legend-spam" /> spammer
-        </span>
+        {points.length >= 2 && (
+          <span title="Classical multidimensional scaling of the raters' agreement profiles: how much of their spread each axis shows">
+            axis 1 {Math.round(explained[0] * 100)}% · axis 2 {Math.round(explained[1] * 100)}% of the spread
+          </span>
+        )}
+        {points.length >= 2 && (
+          <span className="raters-legend-item">
+            <span className="raters-legend-swatch raters-legend-spam" /> spammer
+          </span>
+        )}
         {excluded.length > 0 && <span title={excluded.map((e) => `${e.rater}: ${e.reason}`).join('\n')}>{excluded.length} not on the map</span>}
       </div>
     </div>
@@ -656,7 +693,54 @@ const RaterTable = memo(function RaterTable(props: { report: RaterReport; order:
     return list;
   }, [props.report, sort, order]);
   const hovered = props.hovered?.kind === 'rater' ? props.hovered.rater : props.hovered?.kind === 'pair' ? props.hovered.a : null;
+  const body = useRef<HTMLTableSectionElement>(null);
+  // The hovered row is marked on the element itself: a hover must not re-render 200 rows.
+  useEffect(() => {
+    if (hovered === null || !body.current) return;
+    const row = [...body.current.rows].find((r) => r.dataset.rater === hovered);
+    row?.classList.add('hovered');
+    return () => row?.classList.remove('hovered');
+  }, [hovered, rows]);
   const maxCount = Math.max(1, ...props.report.raters.map((r) => r.count));
+  const { selected, onPick, onHover } = props;
+  const bodyRows = useMemo(
+    () =>
+      rows.map((r) => (
+        <tr
+          key={r.rater}
+          data-rater={r.rater}
+          className={`${selected.has(r.rater) ? 'selected' : ''}${r.spammer ? ' spammer' : ''}`}
+          title={r.notes.join('\n') || undefined}
+          onClick={() => onPick(r.rater)}
+          onMouseEnter={(e) => onHover({ kind: 'rater', rater: r.rater, x: e.clientX, y: e.clientY })}
+          onMouseLeave={() => onHover(null)}
+        >
+          <td className="raters-name">{r.rater}</td>
+          <td>
+            {r.cluster !== null ? (
+              <span className="raters-cluster-tag" style={{ ['--cluster' as string]: clusterColor(r.cluster) }}>
+                <span className="raters-swatch" />
+                {r.cluster}
+              </span>
+            ) : (
+              <span className="muted">–</span>
+            )}
+          </td>
+          <td className="num">
+            <span className="raters-count-bar" style={{ width: `${(r.count / maxCount) * 100}%` }} />
+            <span className="raters-cell-text">{formatCount(r.count)}</span>
+          </td>
+          <td className="num">{fixed(r.spearman)}</td>
+          <td className={`num ${r.bias !== null && Math.abs(r.bias) >= 0.3 ? (r.bias > 0 ? 'raters-bias-up' : 'raters-bias-down') : ''}`}>{signed(r.bias)}</td>
+          <td className="num raters-quality">
+            {r.quality !== null && <span className="raters-quality-bar" style={{ width: `${Math.max(0, Math.min(1, r.quality)) * 100}%` }} />}
+            <span className="raters-cell-text">{fixed(r.quality)}</span>
+          </td>
+          <td>{r.spammer && <span className="raters-spam-pill">spammer</span>}</td>
+        </tr>
+      )),
+    [rows, selected, onPick, onHover, maxCount],
+  );
   const toggle = (key: SortKey) => setSort((s) => (s.key === key ? { key, descending: !s.descending } : { key, descending: COLUMNS.find((c) => c.key === key)!.numeric }));
   return (
     <div className="raters-table-wrap">
@@ -674,42 +758,7 @@ const RaterTable = memo(function RaterTable(props: { report: RaterReport; order:
             <th title="Flagged as a spammer: agrees with no cluster">Spammer</th>
           </tr>
         </thead>
-        <tbody>
-          {rows.map((r) => (
-            <tr
-              key={r.rater}
-              data-rater={r.rater}
-              className={`${props.selected.has(r.rater) ? 'selected' : ''}${r.rater === hovered ? ' hovered' : ''}${r.spammer ? ' spammer' : ''}`}
-              title={r.notes.join('\n') || undefined}
-              onClick={() => props.onPick(r.rater)}
-              onMouseEnter={(e) => props.onHover({ kind: 'rater', rater: r.rater, x: e.clientX, y: e.clientY })}
-              onMouseLeave={() => props.onHover(null)}
-            >
-              <td className="raters-name">{r.rater}</td>
-              <td>
-                {r.cluster !== null ? (
-                  <span className="raters-cluster-tag" style={{ ['--cluster' as string]: clusterColor(r.cluster) }}>
-                    <span className="raters-swatch" />
-                    {r.cluster}
-                  </span>
-                ) : (
-                  <span className="muted">–</span>
-                )}
-              </td>
-              <td className="num">
-                <span className="raters-count-bar" style={{ width: `${(r.count / maxCount) * 100}%` }} />
-                <span className="raters-cell-text">{formatCount(r.count)}</span>
-              </td>
-              <td className="num">{fixed(r.spearman)}</td>
-              <td className={`num ${r.bias !== null && Math.abs(r.bias) >= 0.3 ? (r.bias > 0 ? 'raters-bias-up' : 'raters-bias-down') : ''}`}>{signed(r.bias)}</td>
-              <td className="num raters-quality">
-                {r.quality !== null && <span className="raters-quality-bar" style={{ width: `${Math.max(0, Math.min(1, r.quality)) * 100}%` }} />}
-                <span className="raters-cell-text">{fixed(r.quality)}</span>
-              </td>
-              <td>{r.spammer && <span className="raters-spam-pill">spammer</span>}</td>
-            </tr>
-          ))}
-        </tbody>
+        <tbody ref={body}>{bodyRows}</tbody>
       </table>
     </div>
   );

@@ -78,12 +78,12 @@ const DENDRO_W = 96;
 const STRIP = 6;
 const GAP = 3;
 const LABEL_W = 96;
-const MAX_CELL = 22;
+const MAX_CELL = 28;
 const MIN_CELL = 2;
 /** Rater names are written beside the rows from this cell size on. */
 const LABEL_CELL = 11;
 
-/** Sizes the grid to the width available: cells as big as fit (2..22 px), names beside them when there is room. */
+/** Sizes the grid to the width available: cells as big as fit (2..28 px), names beside them when there is room. */
 export function heatmapGeometry(available: number, input: HeatmapInput): HeatmapGeometry {
   const n = input.rows.length;
   const dendro = input.leaves >= 2 ? DENDRO_W : 0;

@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { interpolateViridis } from 'd3-scale-chromatic';
@@ -151,6 +151,12 @@ describe('Raters view in Chromium against miru serve', { skip: missing ?? false,
     // Clicking it again clears the filter.
     await grid.afterChange(() => raters.clickRater(top.rater));
     assert.equal(await grid.count(), 160);
+
+    // The table sorts by a column: Spearman, highest first, raters without one last.
+    await page.click('[data-testid=raters-sort-spearman]');
+    const bySpearman = [...report.raters].sort((a, b) => (b.spearman ?? -Infinity) - (a.spearman ?? -Infinity) || 0).map((r) => r.spearman);
+    const shownOrder = (await raters.tableRaters()).map((name) => report.raters.find((r) => r.rater === name)!.spearman);
+    assert.deepEqual(shownOrder, bySpearman);
     assert.deepEqual(pageErrors, []);
   });
 
@@ -187,6 +193,38 @@ describe('Raters view in Chromium against miru serve', { skip: missing ?? false,
     assert.deepEqual(pageErrors, []);
   });
 
+  test('without ratings, or with one rater, the view says what is missing and how to add it', async () => {
+    const emptyDir = tempDir('miru-e2e-raters-empty-');
+    const data = path.join(emptyDir, 'data');
+    const emptyDb = path.join(emptyDir, 'library.db');
+    await miru(['synth', data, '--images', '6', '--raters', '3', '--seed', '2']);
+    await miru(['index', path.join(data, 'images'), '--db', emptyDb]);
+    const other = await startServe(emptyDb);
+    const view = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    const errors: string[] = [];
+    view.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await view.goto(`${other.url}&view=raters`);
+      const empty = view.locator('[data-testid=raters-empty]');
+      await empty.waitFor();
+      assert.ok(((await empty.textContent()) ?? '').includes(`miru ratings import ratings.csv --db ${emptyDb} --scale 1:5`), 'the hint names this library');
+      assert.match((await empty.textContent()) ?? '', /^No ratings yet/);
+      await screenshot(view, 'raters-empty');
+      // One rater's ratings only: agreement needs two.
+      const csv = path.join(emptyDir, 'one.csv');
+      const lines = readFileSync(path.join(data, 'ratings.csv'), 'utf8').trim().split('\n');
+      writeFileSync(csv, [lines[0], ...lines.slice(1).filter((l) => l.split(',')[1] === 'rater_001')].join('\n'));
+      await miru(['ratings', 'import', csv, '--db', emptyDb, '--scale', '1:5']);
+      await view.reload();
+      await view.locator('[data-testid=raters-empty] >> text=Too few raters').waitFor();
+      assert.match((await view.textContent('[data-testid=raters-empty]')) ?? '', /ratings from one rater/);
+      assert.deepEqual(errors, []);
+    } finally {
+      await view.close();
+      await other.stop();
+    }
+  });
+
   test('a 200-rater panel imported by another process is drawn whole', async () => {
     // 200 more simulated raters on the same images, imported with the CLI while the server runs.
     const relPaths = (() => {
@@ -207,6 +245,8 @@ describe('Raters view in Chromium against miru serve', { skip: missing ?? false,
     writeFileSync(csv, ['image,rater,score', ...ratings.map((r) => `${relPaths[r.image]},panel_${panel[r.rater]!.name},${r.score}`)].join('\n'));
     await miru(['ratings', 'import', csv, '--db', dbPath]);
 
+    // The view's defaults (clusters auto, mean consensus), whatever an earlier test left chosen.
+    await page.evaluate("window.localStorage.removeItem('miru.raters')");
     await page.reload();
     await grid.waitReady(0);
     await raters.waitReady(60_000);

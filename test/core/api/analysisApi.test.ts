@@ -67,6 +67,17 @@ test('a projection comes as typed arrays, and colour values align with its point
   const byRating = await call<FieldValues>('fieldValues', { field: 'ratingMean', analysisId: projection });
   const mean = service.db.prepare('SELECT rating_mean FROM images WHERE id = ?').pluck().get(ids[0]) as number | null;
   assert.equal(Number.isNaN(byRating.values[0]!) ? null : Math.fround(byRating.values[0]!), mean === null ? null : Math.fround(mean));
+  // A rater group's mean rating per image, against SQL.
+  const members = service.db.prepare('SELECT id FROM raters ORDER BY id LIMIT 2').pluck().all() as number[];
+  for (const r of members) service.db.prepare(`INSERT OR REPLACE INTO rater_groups (rater_id, group_name) VALUES (?, 'pair')`).run(r);
+  const byGroup = await call<FieldValues>('fieldValues', { field: 'raterGroup:pair', analysisId: projection });
+  const groupMean = service.db.prepare(`SELECT avg(value) FROM ratings WHERE image_id = ? AND rater_id IN (${members.join(',')})`).pluck();
+  ids.slice(0, -1).forEach((id, i) => {
+    const want = groupMean.get(id) as number | null;
+    if (want === null) assert.ok(Number.isNaN(byGroup.values[i]!), `image ${id} has no rating by the group`);
+    else assert.ok(Math.abs(byGroup.values[i]! - want) < 1e-5, `image ${id}: ${byGroup.values[i]} vs ${want}`);
+  });
+  assert.ok(byGroup.values.some(Number.isFinite), 'some images were rated by the group');
   await assert.rejects(call('fieldValues', { field: 'nonsense', analysisId: projection }), /invalid field: Unknown field "nonsense"/);
   await assert.rejects(call('fieldValues', { field: 'raterGroup:nobody', analysisId: projection }), /no rater group named "nobody"/);
   await assert.rejects(call('fieldValues', { field: 'score:ghost', analysisId: projection }), /Unknown model "ghost"/);
