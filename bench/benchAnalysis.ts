@@ -14,6 +14,7 @@ const SECTIONS: { name: string; title: string; run: () => Promise<BenchRow[]> }[
   { name: 'raters', title: "Krippendorff's alpha and the rater analysis", run: async () => (await import('./analysis/raterBench.js')).runRaterBench() },
   { name: 'raterReport', title: 'Raters view API (computed vs cached)', run: async () => (await import('./analysis/raterReportBench.js')).runRaterReportBench() },
   { name: 'probes', title: 'Probe heads on embeddings', run: async () => (await import('./analysis/probeBench.js')).runProbeBench() },
+  { name: 'probejobs', title: 'Probe jobs in a worker (the UI stays responsive)', run: async () => (await import('./analysis/probeJobBench.js')).runProbeJobBench() },
   { name: 'pseudo', title: 'Soft labels and pseudo-labels', run: async () => (await import('./analysis/pseudoLabelBench.js')).runPseudoLabelBench() },
   { name: 'map', title: 'Embedding map in headless Chromium', run: async () => (await import('./analysis/mapBench.js')).runMapBench() },
 ];

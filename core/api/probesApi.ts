@@ -272,13 +272,20 @@ export function probesMethods(db: LibraryDb): ProbeMethods {
   };
   const missing: ProbeImageRef = { relPath: null, hash: null };
 
-  function storedReport(record: AnalysisRecord, exists: (id: number) => boolean): StoredProbeReport {
-    const report = record.summary.report as ProbeLabelsReport;
+  // Reports and probe ids straight from `analyses`: listAnalyses also counts each analysis' values, a scan of a
+  // million rows per report (every report keeps a value per image) that this answer does not need.
+  const probeIdsStmt = db.prepare<[], number>(`SELECT id FROM analyses WHERE kind = 'probe'`).pluck();
+  const reportRows = db.prepare<[number], { id: number; summary: string; created_at: string }>(
+    `SELECT id, summary, created_at FROM analyses WHERE kind = 'probe-report' ORDER BY created_at DESC, id DESC LIMIT ?`,
+  );
+
+  function storedReport(row: { id: number; created_at: string }, summary: Record<string, unknown>, exists: (id: number) => boolean): StoredProbeReport {
+    const report = summary.report as ProbeLabelsReport;
     const refs = imageRefs(report.disagreements.map((d) => d.id));
     return {
-      id: record.id,
-      createdAt: record.createdAt,
-      params: record.summary.request as ProbeJobParams,
+      id: row.id,
+      createdAt: row.created_at,
+      params: summary.request as ProbeJobParams,
       report: {
         ...report,
         // A later probe of the same recipe replaced these predictions: say so rather than point at nothing.
@@ -333,13 +340,19 @@ export function probesMethods(db: LibraryDb): ProbeMethods {
   return {
     async probeReports(): Promise<ProbeReports> {
       const unreadable: ProbeReports['unreadable'] = [];
-      const probes = listAnalyses(db, { kind: 'probe' });
-      const probeIds = new Set(probes.map((p) => p.id));
+      const probeIds = new Set(probeIdsStmt.all());
       const reports: StoredProbeReport[] = [];
-      for (const record of listAnalyses(db, { kind: 'probe-report' }).slice(0, REPORTS_SHOWN)) {
-        const problem = reportProblem(record.summary);
-        if (problem) unreadable.push({ id: record.id, reason: `probe report ${record.id}: ${problem}` });
-        else reports.push(storedReport(record, (id) => probeIds.has(id)));
+      for (const row of reportRows.all(REPORTS_SHOWN)) {
+        let summary: Record<string, unknown> | null = null;
+        try {
+          const parsed: unknown = JSON.parse(row.summary);
+          summary = isObject(parsed) ? parsed : null;
+        } catch {
+          summary = null;
+        }
+        const problem = summary ? reportProblem(summary) : 'its summary is not a JSON object; run the probe again';
+        if (problem || !summary) unreadable.push({ id: row.id, reason: `probe report ${row.id}: ${problem}` });
+        else reports.push(storedReport(row, summary, (id) => probeIds.has(id)));
       }
       const reported = new Set(reports.flatMap((r) => r.report.backbones.flatMap((b) => b.heads.map((h) => h.analysisId))));
       const raterModels: StoredRaterModels[] = [];
@@ -359,7 +372,7 @@ export function probesMethods(db: LibraryDb): ProbeMethods {
         embeddings: listEmbeddingRuns(db).map((r) => ({ run: r.runId, model: r.model, dim: r.dim, vectors: r.count, status: r.status })),
         reports,
         raterModels,
-        unreportedProbes: probes.filter((p) => !reported.has(p.id)).length,
+        unreportedProbes: [...probeIds].filter((id) => !reported.has(id)).length,
         unreadable,
       };
     },

@@ -6,7 +6,7 @@
  * disagree on most (click to open, or show them in the grid); below, the stored per-rater models with the images
  * the rater models dispute. Everything missing says how to make it, with a button that opens the jobs drawer.
  */
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState, type MouseEvent } from 'react';
 import type { ProbeHeadName, ProbeReports, StoredProbeReport, StoredRaterModels } from '../../core/api/types/probeReport.js';
 import { formatCount } from '../state/format.js';
 import { useServices } from './appContext.js';
@@ -24,10 +24,6 @@ function when(iso: string): string {
 function reportLabel(r: StoredProbeReport): string {
   const models = r.report.backbones.map((b) => b.model).join(' vs ');
   return `#${r.id} · ${r.report.target.key} · ${models} · ${formatCount(r.report.images)} images · ${when(r.createdAt)}`;
-}
-
-function targetLabel(key: string): string {
-  return key === 'consensus' ? 'the consensus (mean rating)' : key.startsWith('rater:') ? `rater ${key.slice(6)}` : `rater group ${key.slice(8)}`;
 }
 
 export function BackbonesView(props: WorkbenchViewProps) {
@@ -72,7 +68,7 @@ export function BackbonesView(props: WorkbenchViewProps) {
 
   if (!data) {
     return (
-      <section className="analysis-view backbones-view" data-testid="backbones-view">
+      <section className="analysis-view backbones-view" data-testid="backbones-view" data-state={error ? 'error' : 'loading'} aria-busy={!error}>
         {error ? (
           <div className="bb-empty" data-testid="backbones-error">
             <h3>Cannot load the probe reports</h3>
@@ -91,7 +87,7 @@ export function BackbonesView(props: WorkbenchViewProps) {
   }
 
   return (
-    <section className="analysis-view backbones-view" data-testid="backbones-view">
+    <section className="analysis-view backbones-view" data-testid="backbones-view" data-state="ready" data-report={report?.id ?? ''}>
       <header className="bb-toolbar">
         <label className="tool bb-report-pick">
           <span>Report</span>
@@ -104,7 +100,6 @@ export function BackbonesView(props: WorkbenchViewProps) {
             ))}
           </select>
         </label>
-        <span className="spacer" />
         <button className="btn btn-primary" data-testid="run-probe" onClick={runProbe} disabled={data.embeddings.length === 0}>
           Run a probe…
         </button>
@@ -219,6 +214,12 @@ function ReportBody({ stored, onOpen, onShow }: BodyProps) {
 
 type Colors = Map<number, string>;
 
+/** Opens a sample from a card; the card lets go of the focus, so the sample view's first Esc closes it. */
+function openFrom(event: MouseEvent<HTMLButtonElement>, id: number, onOpen: (id: number) => void): void {
+  event.currentTarget.blur();
+  onOpen(id);
+}
+
 function intervalRows(report: Report, colors: Colors, metric: MetricInfo['name']): IntervalRow[] {
   return report.backbones.flatMap((b) => b.heads.map((h) => ({ run: b.run, model: b.model, head: h.head, color: colors.get(b.run)!, interval: h.metrics[metric] })));
 }
@@ -306,9 +307,9 @@ function CurveSection({ report, colors }: { report: Report; colors: Colors }) {
 }
 
 const TEST_SETS = [
-  ['allTest', 'all test images'],
-  ['cleanTest', 'clean test images'],
-  ['excludedTest', 'excluded test images'],
+  ['allTest', 'all', 'every test image'],
+  ['cleanTest', 'clean', 'the test images not excluded'],
+  ['excludedTest', 'excluded', 'the excluded test images'],
 ] as const;
 
 function CleaningSection({ report, colors }: { report: Report; colors: Colors }) {
@@ -340,8 +341,10 @@ function CleaningSection({ report, colors }: { report: Report; colors: Colors })
           <tr>
             <th>backbone · head</th>
             <th>trained on</th>
-            {TEST_SETS.map(([key, label]) => (
-              <th key={key}>{label}</th>
+            {TEST_SETS.map(([key, label, hint]) => (
+              <th key={key} title={`Scored on ${hint}`}>
+                tested on {label}
+              </th>
             ))}
           </tr>
         </thead>
@@ -349,7 +352,7 @@ function CleaningSection({ report, colors }: { report: Report; colors: Colors })
           {cleaning.results.map((res) =>
             (['trainedOnAll', 'trainedOnClean'] as const).map((which) => (
               <tr key={`${res.run}:${res.head}:${which}`} className={which === 'trainedOnAll' ? 'bb-group-start' : ''} data-testid="cleaning-row" data-run={res.run} data-head={res.head} data-trained={which}>
-                <td>
+                <td className="bb-clean-label">
                   {which === 'trainedOnAll' && (
                     <>
                       <span className="bb-swatch" style={{ background: colors.get(res.run) }} />
@@ -357,20 +360,27 @@ function CleaningSection({ report, colors }: { report: Report; colors: Colors })
                     </>
                   )}
                 </td>
-                <td className="muted">{which === 'trainedOnAll' ? 'all images' : 'clean only'}</td>
+                <td className="muted">{which === 'trainedOnAll' ? 'all' : 'clean'}</td>
                 {TEST_SETS.map(([key]) => {
                   const v = res[which][key][metric.name];
                   const base = res.trainedOnAll[key][metric.name].mean;
-                  const delta = which === 'trainedOnClean' && v.mean !== null && base !== null ? v.mean - base : null;
+                  // Rounded as printed, so a change too small to show is neither green nor red.
+                  const delta = which === 'trainedOnClean' && v.mean !== null && base !== null ? Number((v.mean - base).toFixed(3)) : null;
                   const better = delta !== null && delta !== 0 && (metric.lowerIsBetter ? delta < 0 : delta > 0);
                   return (
-                    <td key={key} className="bb-num" data-set={key} data-mean={v.mean ?? ''}>
-                      {fmt(v.mean)}
-                      {v.lo !== null && <span className="bb-ci"> [{fmt(v.lo, 2)}, {fmt(v.hi, 2)}]</span>}
-                      {delta !== null && (
-                        <span className={`bb-delta ${delta === 0 ? '' : better ? 'bb-up' : 'bb-down'}`}>
-                          {delta > 0 ? '+' : ''}
-                          {fmt(delta)}
+                    <td key={key} className="bb-num" data-set={key} data-mean={v.mean ?? ''} title={v.lo !== null ? `95% interval over folds: [${fmt(v.lo)}, ${fmt(v.hi)}]` : undefined}>
+                      <span className="bb-clean-value">
+                        {fmt(v.mean)}
+                        {delta !== null && (
+                          <span className={`bb-delta ${delta === 0 ? '' : better ? 'bb-up' : 'bb-down'}`}>
+                            {delta > 0 ? '+' : ''}
+                            {fmt(delta)}
+                          </span>
+                        )}
+                      </span>
+                      {v.lo !== null && (
+                        <span className="bb-ci">
+                          [{fmt(v.lo, 2)}, {fmt(v.hi, 2)}]
                         </span>
                       )}
                     </td>
@@ -416,8 +426,8 @@ function DisagreementSection({ report, colors, modelOf, onOpen, onShow }: Disagr
           </p>
           <div className="bb-cards">
             {list.map((d) => (
-              <button key={d.id} className="bb-card" data-testid="disagreement" data-id={d.id} onClick={() => onOpen(d.id)} title={d.relPath ?? d.path}>
-                {d.hash ? <img src={client.thumbUrl(d.hash)} alt="" loading="lazy" /> : <span className="bb-card-blank">no thumbnail</span>}
+              <button key={d.id} className="bb-card" data-testid="disagreement" data-id={d.id} onClick={(e) => openFrom(e, d.id, onOpen)} title={d.relPath ?? d.path}>
+                {d.hash ? <img src={client.thumbUrl(d.hash)} alt="" /> : <span className="bb-card-blank">no thumbnail</span>}
                 <RatingStrip
                   classes={report.target.classes}
                   target={d.target}
@@ -505,8 +515,8 @@ function RaterModelsSection({ stored, hasEmbeddings, onTrain, onOpen, onShow }: 
               </div>
               <div className="bb-cards">
                 {current.disputed.map((d) => (
-                  <button key={d.id} className="bb-card" data-testid="disputed" data-id={d.id} onClick={() => onOpen(d.id)} title={d.relPath ?? `#${d.id}`}>
-                    {d.hash ? <img src={client.thumbUrl(d.hash)} alt="" loading="lazy" /> : <span className="bb-card-blank">no thumbnail</span>}
+                  <button key={d.id} className="bb-card" data-testid="disputed" data-id={d.id} onClick={(e) => openFrom(e, d.id, onOpen)} title={d.relPath ?? `#${d.id}`}>
+                    {d.hash ? <img src={client.thumbUrl(d.hash)} alt="" /> : <span className="bb-card-blank">no thumbnail</span>}
                     <RatingStrip
                       classes={current.classes ?? []}
                       target={Number.isFinite(d.mean) ? d.mean : null}

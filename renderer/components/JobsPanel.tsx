@@ -38,7 +38,12 @@ const JOB_HINTS: Record<JobKind, string> = {
   raters: 'Rater agreement, consensus, rater clusters and spammers.',
   probe: 'Which backbone predicts the ratings best: cross-validated probes per embedding, a learning curve, where backbones disagree.',
   'rater-models': 'A probe head per rater (or rater group) on one embedding: how predictable each rater is, and where they would disagree.',
+  issues: 'Likely label errors (confident learning with a head on a model’s embeddings) and odd images: dark, light, blurry, low information, odd shape or size, grayscale.',
 };
+
+/** core/analysis/confidentLearning.ts FILTER_BY and RANK_BY (the API refuses anything else). */
+const ISSUE_FILTERS = ['prune_by_noise_rate', 'prune_by_class', 'both', 'confident_learning', 'predicted_neq_given', 'low_normalized_margin', 'low_self_confidence'] as const;
+const ISSUE_RANKINGS = ['self_confidence', 'normalized_margin', 'confidence_weighted_entropy'] as const;
 
 export function JobsPanel(props: Props) {
   const { client } = useServices();
@@ -55,6 +60,11 @@ export function JobsPanel(props: Props) {
   const [neighbours, setNeighbours] = useState('');
   const [threshold, setThreshold] = useState('');
   const [clusters, setClusters] = useState('auto');
+  const [issueHead, setIssueHead] = useState<'logistic' | 'ordinal'>('logistic');
+  const [folds, setFolds] = useState('');
+  const [filterBy, setFilterBy] = useState<(typeof ISSUE_FILTERS)[number]>('prune_by_noise_rate');
+  const [rankBy, setRankBy] = useState<(typeof ISSUE_RANKINGS)[number]>('self_confidence');
+  const [imageIssues, setImageIssues] = useState(true);
   const [starting, setStarting] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
@@ -73,7 +83,7 @@ export function JobsPanel(props: Props) {
   const [probeForm, setProbeForm] = useState<JobFormValue>({ error: 'Still listing the embedding runs…' });
   const needsModel = kind !== 'index' && kind !== 'raters' && !probeKind;
   /** Analysis jobs read a model's latest embedding run: the model select names it. */
-  const onEmbedding = kind === 'project' || kind === 'outliers' || kind === 'duplicates';
+  const onEmbedding = kind === 'project' || kind === 'outliers' || kind === 'duplicates' || kind === 'issues';
   const start = async () => {
     setError(null);
     let params: Record<string, unknown>;
@@ -95,6 +105,10 @@ export function JobsPanel(props: Props) {
       if (kind === 'project') params.method = projection;
       if (kind === 'outliers' && neighbours.trim()) params.k = Number(neighbours);
       if (kind === 'duplicates' && threshold.trim()) params.threshold = Number(threshold);
+      if (kind === 'issues') {
+        Object.assign(params, { head: issueHead, filterBy, rankBy, imageIssues });
+        if (folds.trim()) params.folds = Number(folds);
+      }
     } else {
       if (!model) return setError('Add a model first (Models panel), then score, embed or explain with it.');
       params = { model };
@@ -129,7 +143,7 @@ export function JobsPanel(props: Props) {
             void start();
           }}
         >
-          {([['Library', ['index', 'score', 'embed', 'explain']], ['Analysis', ['project', 'outliers', 'duplicates', 'raters']], ['Probes', ['probe', 'rater-models']]] as const).map(([title, kinds]) => (
+          {([['Library', ['index', 'score', 'embed', 'explain']], ['Analysis', ['project', 'outliers', 'duplicates', 'issues', 'raters']], ['Probes', ['probe', 'rater-models']]] as const).map(([title, kinds]) => (
             <div className="job-kind-row" key={title}>
               <span className="job-kind-title">{title}</span>
               <div className="segmented" role="radiogroup" aria-label={`${title} job kind`}>
@@ -194,6 +208,38 @@ export function JobsPanel(props: Props) {
               <>
                 <label>Distance</label>
                 <input className="input" inputMode="decimal" placeholder="auto (cosine)" value={threshold} onChange={(e) => setThreshold(e.target.value)} />
+              </>
+            )}
+            {kind === 'issues' && (
+              <>
+                <label>Head</label>
+                <select className="input" value={issueHead} onChange={(e) => setIssueHead(e.target.value as 'logistic' | 'ordinal')} data-testid="job-issues-head">
+                  <option value="logistic">logistic (multinomial)</option>
+                  <option value="ordinal">ordinal</option>
+                </select>
+                <label>Folds</label>
+                <input className="input" inputMode="numeric" placeholder="5" value={folds} onChange={(e) => setFolds(e.target.value)} />
+                <label>Flag by</label>
+                <select className="input" value={filterBy} onChange={(e) => setFilterBy(e.target.value as (typeof ISSUE_FILTERS)[number])}>
+                  {ISSUE_FILTERS.map((f) => (
+                    <option key={f} value={f}>
+                      {f.replace(/_/g, ' ')}
+                    </option>
+                  ))}
+                </select>
+                <label>Rank by</label>
+                <select className="input" value={rankBy} onChange={(e) => setRankBy(e.target.value as (typeof ISSUE_RANKINGS)[number])}>
+                  {ISSUE_RANKINGS.map((r) => (
+                    <option key={r} value={r}>
+                      {r.replace(/_/g, ' ')}
+                    </option>
+                  ))}
+                </select>
+                <span />
+                <label className="check-row">
+                  <input type="checkbox" checked={imageIssues} onChange={(e) => setImageIssues(e.target.checked)} />
+                  also check for odd images (dark, blurry, odd size…)
+                </label>
               </>
             )}
             {kind === 'raters' && (

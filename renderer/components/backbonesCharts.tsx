@@ -12,6 +12,8 @@ import type { ProbeHeadName, ProbeMetricInterval, ProbeMetricName } from '../../
 export interface MetricInfo {
   name: ProbeMetricName;
   label: string;
+  /** For a narrow column header. */
+  short: string;
   lowerIsBetter: boolean;
   /** The values the metric can take (intervals are clipped to it); null: unbounded on that side. */
   range: [number | null, number | null];
@@ -19,12 +21,12 @@ export interface MetricInfo {
 }
 
 export const METRICS: readonly MetricInfo[] = [
-  { name: 'spearman', label: 'Spearman ρ', lowerIsBetter: false, range: [-1, 1], hint: 'rank correlation of the predictions with the target' },
-  { name: 'pearson', label: 'Pearson r', lowerIsBetter: false, range: [-1, 1], hint: 'linear correlation of the predictions with the target' },
-  { name: 'qwk', label: 'Quadratic κ', lowerIsBetter: false, range: [-1, 1], hint: 'agreement of predicted and target classes, far misses weighted more' },
-  { name: 'accuracy', label: 'Accuracy', lowerIsBetter: false, range: [0, 1], hint: 'share of images whose predicted class is the target class' },
-  { name: 'mae', label: 'MAE', lowerIsBetter: true, range: [0, null], hint: 'mean absolute error on the rating scale' },
-  { name: 'emd', label: 'EMD', lowerIsBetter: true, range: [0, null], hint: "earth mover's distance between the predicted and the raters' rating distributions" },
+  { name: 'spearman', label: 'Spearman ρ', short: 'Spearman', lowerIsBetter: false, range: [-1, 1], hint: 'rank correlation of the predictions with the target' },
+  { name: 'pearson', label: 'Pearson r', short: 'Pearson', lowerIsBetter: false, range: [-1, 1], hint: 'linear correlation of the predictions with the target' },
+  { name: 'qwk', label: 'Quadratic κ', short: 'QWK', lowerIsBetter: false, range: [-1, 1], hint: 'agreement of predicted and target classes, far misses weighted more' },
+  { name: 'accuracy', label: 'Accuracy', short: 'Accuracy', lowerIsBetter: false, range: [0, 1], hint: 'share of images whose predicted class is the target class' },
+  { name: 'mae', label: 'MAE', short: 'MAE', lowerIsBetter: true, range: [0, null], hint: 'mean absolute error on the rating scale' },
+  { name: 'emd', label: 'EMD', short: 'EMD', lowerIsBetter: true, range: [0, null], hint: "earth mover's distance between the predicted and the raters' rating distributions" },
 ];
 
 /** One colour per backbone, readable on the dark theme; more backbones than colours repeat them. */
@@ -36,7 +38,10 @@ export const HEAD_DASH: Record<ProbeHeadName, string> = { ridge: '', logistic: '
 export const HEAD_LABEL: Record<ProbeHeadName, string> = { ridge: 'ridge', logistic: 'logistic', ordinal: 'ordinal', knn: 'kNN' };
 
 export function fmt(v: number | null | undefined, digits = 3): string {
-  return v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  const text = v.toFixed(digits);
+  // -0.0004 rounds to "-0.000": a sign on zero reads as a difference that is not there.
+  return Number(text) === 0 ? text.replace('-', '') : text;
 }
 
 /** The element's content width, following resizes (the view shares the window with the grid). */
@@ -85,7 +90,9 @@ function metricAxis(metric: MetricInfo, rows: readonly IntervalRow[]) {
     .domain([clip(lo - pad, metric.range), clip(hi + pad, metric.range)])
     .nice(3)
     .range([0, 100]);
-  return { x, ticks: x.ticks(3) };
+  // Two labelled ticks fit a narrow column: the outermost round values.
+  const all = x.ticks(3);
+  return { x, ticks: all.length > 2 ? [all[0]!, all[all.length - 1]!] : all };
 }
 
 export interface BackboneGroup {
@@ -111,8 +118,8 @@ export function MetricTable({ groups }: { groups: readonly BackboneGroup[] }) {
       <div className="bb-mhead" role="row">
         <span role="columnheader" />
         {columns.map((c) => (
-          <span key={c.metric.name} role="columnheader" className="bb-mcol" title={`${c.metric.hint} (${c.metric.lowerIsBetter ? 'lower' : 'higher'} is better)`}>
-            {c.metric.label}
+          <span key={c.metric.name} role="columnheader" className="bb-mcol" title={`${c.metric.label}: ${c.metric.hint} (${c.metric.lowerIsBetter ? 'lower' : 'higher'} is better)`}>
+            {c.metric.short}
             <span className="bb-mdir">{c.metric.lowerIsBetter ? '↓' : '↑'}</span>
           </span>
         ))}
@@ -179,7 +186,7 @@ export function MetricTable({ groups }: { groups: readonly BackboneGroup[] }) {
         {columns.map(({ metric, x, ticks }) => (
           <span key={metric.name} className="bb-cell-plot">
             {ticks.map((t) => (
-              <span key={t} className="bb-tick" style={{ left: `${x(t)}%` }}>
+              <span key={t} className={`bb-tick${x(t) < 15 ? ' bb-tick-start' : x(t) > 85 ? ' bb-tick-end' : ''}`} style={{ left: `${x(t)}%` }}>
                 {Number(t.toFixed(3))}
               </span>
             ))}
@@ -246,6 +253,11 @@ export function LearningCurve({ series, height = 240 }: { series: readonly Curve
     .nice(5)
     .range([innerH, 0]);
   const fullAt = all.find((p) => p.full)?.labels;
+  // Bands of many lines hide each other: with more than three, only the line under the pointer shows its band.
+  const [focus, setFocus] = useState<string | null>(null);
+  const keyOf = (s: CurveSeries) => `${s.run}:${s.head}`;
+  const banded = (s: CurveSeries) => (focus === null ? series.length <= 3 : focus === keyOf(s));
+  const faded = (s: CurveSeries) => focus !== null && focus !== keyOf(s);
   return (
     <div className="bb-curve" ref={box} data-testid="learning-curve" data-series={series.length}>
       {width > 0 && (
@@ -274,12 +286,22 @@ export function LearningCurve({ series, height = 240 }: { series: readonly Curve
               Spearman ρ
             </text>
             {series.map((s) => {
-              const banded = s.points.filter((p) => p.lo !== null && p.hi !== null);
-              const band = banded.length > 1 ? `${linePath(banded.map((p) => ({ x: x(p.labels), y: y(p.hi!) })))}${linePath([...banded].reverse().map((p) => ({ x: x(p.labels), y: y(p.lo!) }))).replace(/^M/, 'L')}Z` : '';
-              return band ? <path key={`band-${s.run}-${s.head}`} className="bb-band" d={band} fill={s.color} /> : null;
+              const withInterval = s.points.filter((p) => p.lo !== null && p.hi !== null);
+              if (!banded(s) || withInterval.length < 2) return null;
+              const band = `${linePath(withInterval.map((p) => ({ x: x(p.labels), y: y(p.hi!) })))}${linePath([...withInterval].reverse().map((p) => ({ x: x(p.labels), y: y(p.lo!) }))).replace(/^M/, 'L')}Z`;
+              return <path key={`band-${keyOf(s)}`} className="bb-band" d={band} fill={s.color} />;
             })}
             {series.map((s) => (
-              <g key={`line-${s.run}-${s.head}`} data-testid="curve-line" data-run={s.run} data-head={s.head}>
+              <g
+                key={`line-${keyOf(s)}`}
+                className={faded(s) ? 'bb-faded' : undefined}
+                data-testid="curve-line"
+                data-run={s.run}
+                data-head={s.head}
+                onMouseEnter={() => setFocus(keyOf(s))}
+                onMouseLeave={() => setFocus(null)}
+              >
+                <path className="bb-line-hit" d={linePath(s.points.map((p) => ({ x: x(p.labels), y: p.mean === null ? null : y(p.mean) })))} />
                 <path className="bb-line" d={linePath(s.points.map((p) => ({ x: x(p.labels), y: p.mean === null ? null : y(p.mean) })))} stroke={s.color} strokeDasharray={HEAD_DASH[s.head]} />
                 {s.points.map((p) =>
                   p.mean === null ? null : (
@@ -295,6 +317,14 @@ export function LearningCurve({ series, height = 240 }: { series: readonly Curve
           </g>
         </svg>
       )}
+      <div className="bb-curve-legend">
+        {series.map((s) => (
+          <span key={keyOf(s)} className={`bb-curve-key${faded(s) ? ' bb-faded' : ''}`} onMouseEnter={() => setFocus(keyOf(s))} onMouseLeave={() => setFocus(null)}>
+            <DashSample head={s.head} color={s.color} />
+            {s.model} · {HEAD_LABEL[s.head]}
+          </span>
+        ))}
+      </div>
     </div>
   );
 }
@@ -325,7 +355,7 @@ export function RatingStrip({ classes, target, marks }: { classes: readonly numb
     .domain(lo === hi ? [lo - 0.5, hi + 0.5] : [lo, hi])
     .range([4, 96]);
   return (
-    <div className="bb-strip">
+    <div className={marks.length > 6 ? 'bb-strip bb-strip-many' : 'bb-strip'}>
       <span className="bb-strip-track" />
       {classes.map((c) => (
         <span key={c} className="bb-strip-tick" style={{ left: `${x(c)}%` }}>
