@@ -371,6 +371,21 @@ export class EmbeddingMap {
     this.invalidate();
   }
 
+  /** How many points are ringed (the grid's selection on the map); for tests and readouts. */
+  get highlightedCount(): number {
+    return this.highlighted.length;
+  }
+
+  /** Where point i is drawn, in client (page) coordinates; null when it has no coordinates. */
+  clientPointOf(index: number): { x: number; y: number } | null {
+    const x = this.points?.xy[2 * index];
+    const y = this.points?.xy[2 * index + 1];
+    if (x === undefined || y === undefined || !Number.isFinite(x) || !Number.isFinite(y)) return null;
+    const rect = this.root.getBoundingClientRect();
+    const { width, height } = this.size();
+    return { x: rect.left + width / 2 + (x - this.center.x) / this.unitsPerPx, y: rect.top + height / 2 - (y - this.center.y) / this.unitsPerPx };
+  }
+
   setLassoTool(on: boolean): void {
     this.lassoTool = on;
     this.root.classList.toggle('lasso-tool', on);
