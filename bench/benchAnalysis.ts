@@ -11,6 +11,7 @@ import type { BenchRow } from './analysis/benchRow.js';
 const SECTIONS: { name: string; title: string; run: () => Promise<BenchRow[]> }[] = [
   { name: 'embedding', title: 'kNN index, recall and projections (100k × 512)', run: async () => (await import('./analysis/embeddingBench.js')).runEmbeddingBench() },
   { name: 'labels', title: 'Confident learning (1M × 7 probabilities)', run: async () => (await import('./analysis/labelIssuesBench.js')).runLabelIssuesBench() },
+  { name: 'issues', title: 'Issues view API on 1M images', run: async () => (await import('./analysis/issuesBench.js')).issuesBench() },
   { name: 'raters', title: "Krippendorff's alpha and the rater analysis", run: async () => (await import('./analysis/raterBench.js')).runRaterBench() },
   { name: 'raterReport', title: 'Raters view API (computed vs cached)', run: async () => (await import('./analysis/raterReportBench.js')).runRaterReportBench() },
   { name: 'probes', title: 'Probe heads on embeddings', run: async () => (await import('./analysis/probeBench.js')).runProbeBench() },

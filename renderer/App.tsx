@@ -683,8 +683,9 @@ export function App({ client }: { client: MiruClient }) {
             prefill={jobPrefill}
             onClose={() => setPanel(null)}
             onStarted={(job) => {
-              jobStatus.current.set(job.id, job.status);
-              setJobs((m) => new Map(m).set(job.id, job));
+              // A quick job's events can arrive before startJob's answer: what they said is newer, keep it.
+              if (!jobStatus.current.has(job.id)) jobStatus.current.set(job.id, job.status);
+              setJobs((m) => (m.has(job.id) ? m : new Map(m).set(job.id, job)));
             }}
           />
         )}

@@ -11,7 +11,8 @@ import { projectEmbeddingRun } from '../analysis/projections.js';
 import { findDuplicates, outlierScores } from '../analysis/neighbors.js';
 import { knnCacheDir, knnProgressEvents } from '../analysis/knnIndex.js';
 import { analyzeRaters } from '../analysis/raterAnalysis.js';
-import { findLibraryIssues } from '../analysis/libraryIssues.js';
+import { runInWorker } from '../jobs/workerTask.js';
+import { runIssuesJob, type IssuesJobSummary } from './issuesApi.js';
 import type { JobContext, JobOutcome } from '../jobs/jobRunner.js';
 import { checkProbeJob, checkRaterModelsJob, probeTaskWork, type ProbeJobOptions } from './probesApi.js';
 import { ApiInputError, parseJobParams, type JobParams } from './apiSchemas.js';
@@ -95,16 +96,18 @@ export function analysisJobWork(
     case 'issues': {
       const p: JobParams['issues'] = parseJobParams('issues', params);
       const run = embedding(p.embedding);
+      // The run as resolved now, so a newer run of the same model appearing meanwhile changes nothing.
+      const task = { ...p, embedding: String(run.runId) };
       return async (ctx) => {
         ctx.onProgress({ job: 'issues', phase: 'issues', done: 0, total: 1 });
-        // findLibraryIssues is synchronous: let the progress event leave before it holds this thread.
-        await new Promise((resolve) => setImmediate(resolve));
-        const result = findLibraryIssues(db, { embedding: String(run.runId), head: p.head, folds: p.folds, filterBy: p.filterBy, rankBy: p.rankBy, imageIssues: p.imageIssues });
+        // k-fold heads on every rated image: seconds to minutes of synchronous work, kept off the host's thread.
+        const inWorker =
+          options.worker !== false && !db.memory
+            ? await runInWorker<IssuesJobSummary>(new URL('./issuesWorker.js', import.meta.url), { dbPath: db.name, nativeBinding: options.nativeBinding, params: task }, ctx.signal, 'issues')
+            : null;
+        const summary = inWorker ?? runIssuesJob(db, task);
         ctx.onProgress({ job: 'issues', phase: 'issues', done: 1, total: 1 });
-        const odd = Object.values(result.counts.imageIssues ?? {}).reduce((sum, n) => sum + (n ?? 0), 0);
-        return {
-          summary: { analysisId: result.analysisIds.labelIssues, run: result.embedding.runId, model: result.embedding.model, labelled: result.counts.labelled, labelIssues: result.counts.labelIssues, oddImages: odd },
-        };
+        return { summary };
       };
     }
   }

@@ -19,9 +19,10 @@
  */
 import type { LibraryDb } from '../library/openLibrary.js';
 import type { AnalysisKind } from '../analysis/analysisStore.js';
+import { findLibraryIssues } from '../analysis/libraryIssues.js';
 import type { MiruApi } from './apiTypes.js';
 import type { ImageIssueCategory, IssueCategory, IssueCategoryKey, IssueItem, IssueItemsInput, IssueItemsResult, IssueScale } from './types/issues.js';
-import { ApiInputError, ApiNotFoundError } from './apiSchemas.js';
+import { ApiInputError, ApiNotFoundError, type JobParams } from './apiSchemas.js';
 
 type IssueMethods = Pick<MiruApi, 'issueSummary' | 'issueItems'>;
 
@@ -77,7 +78,8 @@ interface Ranking {
 interface Derived {
   flagged: number;
   checked: number;
-  histogram: number[];
+  /** Filled on the first issueItems call where it is not a by-product of the counting (histogramOfAnalysis). */
+  histogram: number[] | null;
   /** Outliers and rater models: the value above which an image is flagged (Infinity: none is). */
   cut?: number;
   /** Outliers: the median mean distance the score is scaled by. Rater models: half the rating scale. */
@@ -170,6 +172,32 @@ function distance(a: Float32Array, b: Float32Array, metric: 'cosine' | 'l2'): nu
   return norm > 0 ? Math.max(0, 1 - dot / norm) : 1;
 }
 
+// -------------------------------------------------------------------------------------------------- the job
+
+/** What the 'issues' job reports when it is done. */
+export interface IssuesJobSummary {
+  analysisId: number;
+  run: number;
+  model: string;
+  labelled: number;
+  labelIssues: number;
+  /** Flags over every odd-image type (an image can carry several). */
+  oddImages: number;
+}
+
+/** The 'issues' job's work (`miru issues` with the drawer's options): run in issuesWorker.ts, off the host's thread. */
+export function runIssuesJob(db: LibraryDb, params: JobParams['issues']): IssuesJobSummary {
+  const result = findLibraryIssues(db, { embedding: params.embedding, head: params.head, folds: params.folds, filterBy: params.filterBy, rankBy: params.rankBy, imageIssues: params.imageIssues });
+  return {
+    analysisId: result.analysisIds.labelIssues,
+    run: result.embedding.runId,
+    model: result.embedding.model,
+    labelled: result.counts.labelled,
+    labelIssues: result.counts.labelIssues,
+    oddImages: Object.values(result.counts.imageIssues ?? {}).reduce((sum, n) => sum + (n ?? 0), 0),
+  };
+}
+
 // ------------------------------------------------------------------------------------------------------ methods
 
 export function issuesMethods(db: LibraryDb): IssueMethods {
@@ -236,19 +264,34 @@ export function issuesMethods(db: LibraryDb): IssueMethods {
     return Math.min(1, value / derived.scaleBy!);
   }
 
+  /**
+   * A category's counts and whatever its score needs. Label issues and odd images carry their flag, and `miru
+   * issues` stored the counts in the summary: O(1), however big the library. Outlier distances and rater-model
+   * disagreement need the robust cut, so their values are read once (and the histogram made on the way).
+   */
   function derive(key: IssueCategoryKey, a: StoredAnalysis): Derived {
     const cacheKey = `${a.id}@${a.createdAt}@${key}`;
     const hit = derivedCache.get(cacheKey);
     if (hit) return hit;
     let derived: Derived;
+    const counted = (flagged: unknown, checked: unknown) => (typeof flagged === 'number' && typeof checked === 'number' ? { flagged, checked } : null);
+    const stored = key === 'label-issues' ? counted(a.summary.labelIssues, a.summary.labelled) : isImageIssue(key) ? counted(a.summary.flagged, a.summary.images) : null;
     if (key === 'near-duplicates') derived = deriveDuplicates(a);
-    else {
+    else if (key === 'label-issues' || isImageIssue(key)) {
+      derived = stored ? { ...stored, histogram: null } : { flagged: 0, checked: 0, histogram: null };
+      if (!stored) {
+        const flag = ranking(key, derived).flagged;
+        const row = db.prepare<[number], { flagged: number | null; checked: number }>(`SELECT sum(${flag}) AS flagged, count(*) AS checked FROM analysis_values v WHERE v.analysis_id = ? AND v.value IS NOT NULL`).get(a.id)!;
+        derived.flagged = row.flagged ?? 0;
+        derived.checked = row.checked;
+      }
+    } else {
       const values = Float64Array.from(valuesOf.all(a.id));
-      derived = { flagged: 0, checked: values.length, histogram: [] };
+      derived = { flagged: 0, checked: values.length, histogram: null };
       if (key === 'outliers') {
         // cleanlab floors the scale at 100 machine epsilons so a run of identical vectors scores 0, not NaN.
-        const stored = typeof a.summary.median === 'number' ? a.summary.median : median(Float64Array.from(values).sort());
-        derived.scaleBy = Math.max(stored, 100 * Number.EPSILON);
+        const mid = typeof a.summary.median === 'number' ? a.summary.median : median(Float64Array.from(values).sort());
+        derived.scaleBy = Math.max(mid, 100 * Number.EPSILON);
         derived.cut = robustHighCut(values);
       } else if (key === 'rater-disagreement') {
         const range = db.prepare<[], { lo: number | null; hi: number | null }>('SELECT min(value) AS lo, max(value) AS hi FROM ratings').get();
@@ -259,7 +302,8 @@ export function issuesMethods(db: LibraryDb): IssueMethods {
         derived.modelNames = Array.isArray(models) ? models.map((m, i) => (m && typeof m === 'object' && typeof (m as { name?: unknown }).name === 'string' ? (m as { name: string }).name : `model ${i + 1}`)) : [];
       }
       derived.histogram = histogramOf(Array.from(values, (v) => scoreOf(key, v, derived)));
-      derived.flagged = db.prepare<[number], number>(`SELECT count(*) FROM analysis_values v WHERE v.analysis_id = ? AND v.value IS NOT NULL AND ${ranking(key, derived).flagged}`).pluck().get(a.id)!;
+      const cut = derived.cut!;
+      derived.flagged = values.reduce((n, v) => (v > cut ? n + 1 : n), 0);
     }
     derivedCache.set(cacheKey, derived);
     while (derivedCache.size > MAX_CACHED) derivedCache.delete(derivedCache.keys().next().value!);
@@ -327,6 +371,22 @@ export function issuesMethods(db: LibraryDb): IssueMethods {
     return { flagged: members.length, checked, histogram: histogramOf(members.map((m) => m.score)), members, groups: byGroup.size };
   }
 
+  /** Every checked image by score, counted in SQL (a million values need not cross into JavaScript for it). */
+  function histogramOfAnalysis(key: IssueCategoryKey, a: StoredAnalysis, derived: Derived): number[] {
+    if (derived.histogram) return derived.histogram;
+    const score = ranking(key, derived).score;
+    const counts = new Array<number>(SCORE_BINS).fill(0);
+    const rows = db
+      .prepare<[number], { bin: number; n: number }>(
+        `SELECT min(${SCORE_BINS - 1}, max(0, CAST(${score} * ${SCORE_BINS} AS INTEGER))) AS bin, count(*) AS n
+         FROM analysis_values v WHERE v.analysis_id = ? AND v.value IS NOT NULL GROUP BY bin`,
+      )
+      .all(a.id);
+    for (const r of rows) counts[r.bin] = r.n;
+    derived.histogram = counts;
+    return counts;
+  }
+
   function scaleOf(key: IssueCategoryKey, a: StoredAnalysis, derived: Derived): IssueScale {
     const cutScore = derived.cut !== undefined && Number.isFinite(derived.cut) ? scoreOf(key, derived.cut, derived) : null;
     if (key === 'label-issues') return { value: `label quality (${String(a.params.rankBy ?? 'self_confidence').replace(/_/g, ' ')})`, score: '1 − label quality', flagAbove: null };
@@ -365,7 +425,7 @@ export function issuesMethods(db: LibraryDb): IssueMethods {
       return {
         key,
         group: 'embedding',
-        label: 'Near-duplicates',
+        label: 'Duplicates',
         description: 'Byte-identical files and images whose embeddings lie within the duplicate threshold, joined into groups; every member is flagged. Score: 1 for an identical file, else 1 − distance to the nearest member / threshold.',
         job: 'duplicates',
         command: 'miru duplicates --db LIBRARY',
@@ -375,7 +435,7 @@ export function issuesMethods(db: LibraryDb): IssueMethods {
       return {
         key,
         group: 'raters',
-        label: 'Rater-model disagreement',
+        label: 'Rater disagreement',
         description: `Images on which per-rater models (a head per rater, trained on that rater's ratings) disagree: the spread of their predictions. Flagged when its robust z-score is above ${MODIFIED_Z_CUT}. Score: spread / half the rating scale.`,
         job: 'rater-models',
         command: 'miru rater-models --db LIBRARY --embedding MODEL',
@@ -466,7 +526,7 @@ export function issuesMethods(db: LibraryDb): IssueMethods {
       limit: page.limit,
       minScore: page.minScore,
       scale: scaleOf('near-duplicates', a, derived),
-      histogram: derived.histogram,
+      histogram: derived.histogram!,
       items,
     };
   }
@@ -531,7 +591,7 @@ export function issuesMethods(db: LibraryDb): IssueMethods {
           detail: detailOf(key, a, derived, r.value, extra, r),
         };
       });
-      return { category: key, analysisId: a.id, total, flagged: derived.flagged, offset: page.offset, limit: page.limit, minScore: page.minScore, scale: scaleOf(key, a, derived), histogram: derived.histogram, items };
+      return { category: key, analysisId: a.id, total, flagged: derived.flagged, offset: page.offset, limit: page.limit, minScore: page.minScore, scale: scaleOf(key, a, derived), histogram: histogramOfAnalysis(key, a, derived), items };
     },
   };
 }

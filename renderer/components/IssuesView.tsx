@@ -7,7 +7,7 @@
  * selection, or everything listed, through the shell (so Ctrl+Z undoes them), or show it in the grid.
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { MouseEvent as ReactMouseEvent } from 'react';
+import type { KeyboardEvent as ReactKeyboardEvent, MouseEvent as ReactMouseEvent } from 'react';
 import type { IssueCategory, IssueCategoryKey, IssueItem, IssueItemsResult, IssueSummary } from '../../core/api/types/issues.js';
 import { useServices } from './appContext.js';
 import type { WorkbenchViewProps } from './workbenchView.js';
@@ -82,7 +82,9 @@ export function IssuesView(props: WorkbenchViewProps) {
     setFilter({ mode: 'flagged' });
   };
 
-  const startJob = (c: IssueCategory) => props.openJobs({ kind: c.job, model: c.source?.model ?? props.models[0]?.name });
+  /** The model a new job starts on: one whose embeddings an earlier analysis used, else the first model. */
+  const preferredModel = summary?.categories.find((c) => c.source?.model)?.source?.model ?? props.models[0]?.name;
+  const startJob = (c: IssueCategory) => props.openJobs({ kind: c.job, model: c.source?.model ?? preferredModel ?? undefined });
   const nothingComputed = summary !== null && summary.categories.every((c) => c.analysisId === null);
   const odd = summary?.categories.filter((c) => c.group === 'image') ?? [];
   const main = MAIN_CATEGORIES.map((k) => summary?.categories.find((c) => c.key === k)).filter((c): c is IssueCategory => c !== undefined);
@@ -92,9 +94,9 @@ export function IssuesView(props: WorkbenchViewProps) {
       <header className="issues-header">
         <div className="issues-heading">
           <h2>Issues</h2>
-          <span className="muted">likely label errors, outliers, duplicates and odd images</span>
+          <span className="muted">images to check before training</span>
           <span className="spacer" />
-          <button className="btn btn-small" data-testid="issues-find" onClick={() => props.openJobs({ kind: 'issues', model: props.models[0]?.name })} title="Label issues and odd images from an embedding run (the issues job)">
+          <button className="btn btn-small" data-testid="issues-find" onClick={() => props.openJobs({ kind: 'issues', model: preferredModel ?? undefined })} title="Label issues and odd images from an embedding run (the issues job)">
             Find issues…
           </button>
         </div>
@@ -106,8 +108,9 @@ export function IssuesView(props: WorkbenchViewProps) {
             </button>
           </div>
         )}
+        {summary === null && !summaryError && <div className="issues-loading">Counting issues…</div>}
         <div className="issue-tiles" role="tablist" aria-label="Issue categories">
-          {(summary ? main : MAIN_CATEGORIES.map((key) => ({ key, label: '…' }) as IssueCategory)).map((c) => (
+          {main.map((c) => (
             <button
               key={c.key}
               role="tab"
@@ -119,9 +122,9 @@ export function IssuesView(props: WorkbenchViewProps) {
               onClick={() => choose(c.key)}
             >
               <span className="issue-tile-label">{c.label}</span>
-              <span className="issue-tile-count">{c.flagged === null || c.flagged === undefined ? '—' : formatCount(c.flagged)}</span>
+              <span className="issue-tile-count">{c.flagged === null ? '—' : formatCount(c.flagged)}</span>
               <span className="issue-tile-sub">
-                {c.analysisId === null || c.analysisId === undefined
+                {c.analysisId === null
                   ? 'not computed'
                   : c.key === 'near-duplicates'
                     ? `${formatCount(c.groups ?? 0)} group${c.groups === 1 ? '' : 's'}`
@@ -151,7 +154,7 @@ export function IssuesView(props: WorkbenchViewProps) {
           </div>
         )}
       </header>
-      {category && category.analysisId === null && <NotComputed category={category} everything={nothingComputed} onStart={startJob} onStartKind={(kind) => props.openJobs({ kind, model: props.models[0]?.name })} />}
+      {category && category.analysisId === null && <NotComputed category={category} everything={nothingComputed} onStart={startJob} onStartKind={(kind) => props.openJobs({ kind, model: preferredModel ?? undefined })} />}
       {category && category.analysisId !== null && (
         <IssueList key={`${category.key}:${category.analysisId}`} category={category} filter={filter} slider={slider} onFilter={setFilter} onSlider={setSlider} onRecompute={() => startJob(category)} view={props} toast={toast} />
       )}
@@ -166,8 +169,8 @@ function NotComputed(props: { category: IssueCategory; everything: boolean; onSt
       <div className="issues-empty" data-testid="issues-empty">
         <h3>No issues computed yet</h3>
         <p>
-          Miru looks for likely label errors and odd images (the <b>issues</b> job), images unlike the rest (<b>outliers</b>) and copies (<b>duplicates</b>). All but the odd-image checks read an
-          embedding run: embed the library with a model first (an embed job).
+          Miru looks for likely label errors and odd images (the <b>issues</b> job), images unlike the rest (<b>outliers</b>) and copies (<b>duplicates</b>). Each reads an embedding
+          run: embed the library with a model first (an embed job).
         </p>
         <div className="form-actions">
           <button className="btn btn-primary" data-testid="issues-empty-find" onClick={() => props.onStartKind('issues')}>
@@ -293,6 +296,15 @@ function IssueList(props: ListProps) {
   useEffect(() => {
     if (view.revision !== firstRevision.current) refresh();
   }, [view.revision, refresh]);
+  // Tags show on the rows: a tag change (a bulk action here, an undo, a hotkey in the grid) is drawn at once, not
+  // when the shell's throttled refresh comes round.
+  useEffect(
+    () =>
+      client.onEvent((event) => {
+        if (event.type === 'library-changed' && event.what === 'tags') refresh();
+      }),
+    [client, refresh],
+  );
 
   useEffect(() => {
     const el = scroller.current;
@@ -366,9 +378,34 @@ function IssueList(props: ListProps) {
     }
   };
 
+  /** Rows take the keyboard: Enter opens, Space selects, arrows move (kept from the grid's global shortcuts). */
+  const onRowKey = (event: ReactKeyboardEvent, index: number, item: IssueItem) => {
+    const move = event.key === 'ArrowDown' ? 1 : event.key === 'ArrowUp' ? -1 : 0;
+    if (event.key !== 'Enter' && event.key !== ' ' && move === 0) return;
+    event.preventDefault();
+    event.stopPropagation();
+    if (event.key === 'Enter') return view.openSample(item.id);
+    if (event.key === ' ') {
+      if (event.shiftKey) extendTo(index);
+      else {
+        toggle(item.id);
+        anchor.current = index;
+      }
+      return;
+    }
+    const next = index + move;
+    if (next < 0 || next >= total) return;
+    const el = scroller.current;
+    if (el) {
+      if (next * ROW_HEIGHT < el.scrollTop) el.scrollTop = next * ROW_HEIGHT;
+      else if ((next + 1) * ROW_HEIGHT > el.scrollTop + el.clientHeight) el.scrollTop = (next + 1) * ROW_HEIGHT - el.clientHeight;
+    }
+    // The row may only be drawn once the scroll has been rendered.
+    requestAnimationFrame(() => el?.querySelector<HTMLElement>(`[data-index="${next}"]`)?.focus());
+  };
+
   const allSelected = total > 0 && selection.size >= Math.min(total, MAX_BULK);
   const selectAll = async () => {
-    if (allSelected) return setSelection(new Set());
     setBusy('select');
     try {
       setSelection(new Set(await allIds()));
@@ -467,6 +504,7 @@ function IssueList(props: ListProps) {
               step={0.01}
               value={filter.mode === 'score' ? slider : (meta?.scale.flagAbove ?? 0)}
               aria-label="Lowest score listed"
+              className={filter.mode === 'score' ? '' : 'idle'}
               data-testid="issues-threshold"
               title={meta ? `score = ${meta.scale.score}` : ''}
               onChange={(e) => {
@@ -485,25 +523,32 @@ function IssueList(props: ListProps) {
           </span>
         </div>
         <div className="issues-bulk" data-testid="issues-bulk">
-          <label className="check-row issues-select-all">
-            <input type="checkbox" checked={allSelected} disabled={total === 0 || busy !== null} onChange={() => void selectAll()} data-testid="issues-select-all" />
+          <label className="issues-select-all" title={selection.size > 0 ? 'Clear the selection' : 'Select every image listed'}>
+            <input
+              type="checkbox"
+              checked={allSelected}
+              ref={(el) => {
+                if (el) el.indeterminate = selection.size > 0 && !allSelected;
+              }}
+              disabled={total === 0 || busy !== null}
+              onChange={() => (selection.size > 0 ? setSelection(new Set()) : void selectAll())}
+              data-testid="issues-select-all"
+            />
             {selection.size > 0 ? `${formatCount(selection.size)} selected` : 'Select all'}
           </label>
-          {selection.size > 0 && (
-            <button className="btn btn-ghost btn-small" onClick={() => setSelection(new Set())}>
-              Clear
+          <div className="issues-actions">
+            <span className="issues-bulk-target" data-testid="issues-bulk-target">
+              Apply to {target}:
+            </span>
+            {BULK_TAGS.map((tag) => (
+              <button key={tag} className="btn btn-small" disabled={total === 0 || busy !== null} data-testid={`issues-tag-${tag}`} title={`Tag ${target} “${tag}” (Ctrl+Z undoes)`} onClick={() => void tagAll(tag)}>
+                {busy === tag ? 'Tagging…' : `Tag ${tag}`}
+              </button>
+            ))}
+            <button className="btn btn-small btn-primary" disabled={total === 0 || busy !== null} data-testid="issues-show-in-grid" title={`Filter the grid to ${target}`} onClick={() => void showInGrid()}>
+              Show in grid
             </button>
-          )}
-          <span className="spacer" />
-          <span className="issues-bulk-target">Apply to {target}:</span>
-          {BULK_TAGS.map((tag) => (
-            <button key={tag} className="btn btn-small" disabled={total === 0 || busy !== null} data-testid={`issues-tag-${tag}`} title={`Tag ${target} “${tag}” (Ctrl+Z undoes)`} onClick={() => void tagAll(tag)}>
-              {busy === tag ? 'Tagging…' : `Tag ${tag}`}
-            </button>
-          ))}
-          <button className="btn btn-small btn-primary" disabled={total === 0 || busy !== null} data-testid="issues-show-in-grid" title={`Filter the grid to ${target}`} onClick={() => void showInGrid()}>
-            Show in grid
-          </button>
+          </div>
         </div>
       </div>
       <div
@@ -533,7 +578,9 @@ function IssueList(props: ListProps) {
                 data-id={item.id}
                 data-index={index}
                 onClick={(e) => onRowClick(e, index, item)}
-                title="Click to open · Ctrl-click to select · Shift-click to select a range"
+                onKeyDown={(e) => onRowKey(e, index, item)}
+                tabIndex={0}
+                title="Click or Enter to open · Ctrl-click or Space to select · Shift-click to select a range"
               >
                 {item.group && <span className="issue-group-band" style={{ background: groupColour(item.group.id) }} />}
                 <input type="checkbox" className="issue-check" checked={selected} aria-label={`Select image ${item.id}`} onClick={(e) => onCheck(e, index, item)} onChange={() => undefined} />
@@ -573,9 +620,20 @@ function IssueList(props: ListProps) {
         )}
         {!error && meta !== null && meta.total === 0 && (
           <div className="issues-empty" data-testid="issues-none">
-            <h3>{filter.mode === 'flagged' ? `No image is flagged as ${category.label.toLowerCase()}` : `No image scores ${slider.toFixed(2)} or more`}</h3>
+            <h3>
+              {filter.mode === 'score'
+                ? `No image scores ${slider.toFixed(2)} or more`
+                : category.group === 'image'
+                  ? `No image is flagged as ${category.label.toLowerCase()}`
+                  : `No ${category.label.toLowerCase()} flagged`}
+            </h3>
             <p>
-              {formatCount(category.checked ?? 0)} images were checked. {filter.mode === 'flagged' ? 'Switch to “By score” to see the closest ones anyway.' : 'Lower the threshold to see more.'}
+              {formatCount(category.checked ?? 0)} images were checked.{' '}
+              {category.key === 'near-duplicates'
+                ? 'No two of them lie within the duplicate distance; recompute with a larger distance to find looser copies.'
+                : filter.mode === 'flagged'
+                  ? 'Switch to “By score” to see the closest ones anyway.'
+                  : 'Lower the threshold to see more.'}
             </p>
             {filter.mode === 'flagged' && meta.histogram.some((n) => n > 0) && (
               <button

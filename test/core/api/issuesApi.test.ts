@@ -167,6 +167,30 @@ test('label issues come strongest first, with the consensus and the prediction i
   assert.equal(page.scale.flagAbove, null, 'confident learning is not a cut on the score');
 });
 
+test('the issues job runs in a worker thread: the host answers meanwhile, and cancelling stores nothing', async () => {
+  const before = await call<AnalysisInfo[]>('listAnalyses', { kind: 'label-issues' });
+  const job = await call<JobInfo>('startJob', { kind: 'issues', params: { embedding: MODEL, folds: 4 } });
+  // Wait until the work itself has begun (its first progress event), then ask the host something and cancel.
+  for (;;) {
+    const now = (await call<JobInfo[]>('listJobs', {})).find((j) => j.id === job.id)!;
+    assert.equal(now.status, 'running', `the job ended before it could be cancelled: ${JSON.stringify(now)}`);
+    if (now.phase === 'issues') break;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const info = await call<{ images: number }>('libraryInfo', {});
+  assert.ok(info.images > 0);
+  await call('cancelJob', { id: job.id });
+  const deadline = Date.now() + 10_000;
+  let final: JobInfo;
+  do {
+    final = (await call<JobInfo[]>('listJobs', {})).find((j) => j.id === job.id)!;
+    await new Promise((r) => setTimeout(r, 20));
+  } while (final.status === 'running' && Date.now() < deadline);
+  assert.equal(final.status, 'cancelled', JSON.stringify(final));
+  const after = await call<AnalysisInfo[]>('listAnalyses', { kind: 'label-issues' });
+  assert.deepEqual(after.map((a) => [a.id, a.createdAt]), before.map((a) => [a.id, a.createdAt]), 'the stored label issues are the ones from before');
+});
+
 test('outliers: flagged above a robust z-score of 3.5, ranked by mean distance', async () => {
   const job = await runJob('outliers', { embedding: MODEL, k: 5 });
   assert.equal(job.status, 'done', job.error ?? '');

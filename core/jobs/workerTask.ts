@@ -1,0 +1,48 @@
+/**
+ * Synchronous analysis work (seconds to minutes of linear algebra) moved off the host's main thread: a worker
+ * thread runs one task and posts one reply, so `miru serve` and the desktop host keep answering the UI meanwhile,
+ * and cancelling a job ends the worker. The worker script opens its own library connection (SQLite's WAL lets the
+ * host read while it writes) and replies with `workerReply`.
+ */
+import { Worker } from 'node:worker_threads';
+
+/** What a task's worker posts back: its summary, or the message of the error that stopped it. */
+export type WorkerReply<T> = { ok: true; summary: T } | { ok: false; error: string };
+
+/** Runs `run` and turns its outcome into the reply a worker posts. */
+export function workerReply<T>(run: () => T): WorkerReply<T> {
+  try {
+    return { ok: true, summary: run() };
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/**
+ * Starts `script` with `workerData` and resolves with the summary it posts; rejects with its error, when it dies
+ * without answering, or when `signal` aborts (the worker is terminated: nothing it had not committed is stored).
+ * Resolves null when no worker thread can be started here, so the caller can run the task itself.
+ */
+export async function runInWorker<T>(script: URL, workerData: unknown, signal: AbortSignal, label: string): Promise<T | null> {
+  let worker: Worker;
+  try {
+    worker = new Worker(script, { workerData });
+  } catch {
+    return null;
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      void worker.terminate();
+      reject(new Error(`The ${label} job was cancelled; nothing of it was stored.`));
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const settle = (fn: () => void) => {
+      signal.removeEventListener('abort', onAbort);
+      fn();
+    };
+    worker.once('message', (reply: WorkerReply<T>) => settle(() => (reply.ok ? resolve(reply.summary) : reject(new Error(reply.error)))));
+    worker.once('error', (error) => settle(() => reject(new Error(`The ${label} worker failed: ${error.message}`))));
+    worker.once('exit', (code) => settle(() => reject(new Error(`The ${label} worker stopped (exit code ${code}) before answering.`))));
+  });
+}
