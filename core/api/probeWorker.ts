@@ -5,18 +5,17 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openLibrary } from '../library/openLibrary.js';
-import { runProbeTask, type ProbeTask, type ProbeWorkerReply } from './probesApi.js';
+import { workerReply } from '../jobs/workerTask.js';
+import { runProbeTask, type ProbeTask } from './probesApi.js';
 
 const { dbPath, nativeBinding, task } = workerData as { dbPath: string; nativeBinding?: string; task: ProbeTask };
-let reply: ProbeWorkerReply;
-try {
-  const db = openLibrary(dbPath, { nativeBinding, mustExist: true });
-  try {
-    reply = { ok: true, summary: runProbeTask(db, task) };
-  } finally {
-    db.close();
-  }
-} catch (error) {
-  reply = { ok: false, error: error instanceof Error ? error.message : String(error) };
-}
-parentPort!.postMessage(reply);
+parentPort!.postMessage(
+  workerReply(() => {
+    const db = openLibrary(dbPath, { nativeBinding, mustExist: true });
+    try {
+      return runProbeTask(db, task);
+    } finally {
+      db.close();
+    }
+  }),
+);

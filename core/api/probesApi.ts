@@ -14,7 +14,7 @@
  * Both jobs are seconds to minutes of synchronous linear algebra: they run in a worker thread with their own
  * connection (probeWorker.ts), so the host keeps answering the UI meanwhile, and cancelling ends the worker.
  */
-import { Worker } from 'node:worker_threads';
+import { runInWorker } from '../jobs/workerTask.js';
 import type { LibraryDb } from '../library/openLibrary.js';
 import { listAnalyses, readAnalysisValues, saveAnalysis, type AnalysisRecord } from '../analysis/analysisStore.js';
 import { listEmbeddingRuns, resolveEmbeddingRun } from '../analysis/embeddingMatrix.js';
@@ -196,9 +196,6 @@ export function runProbeTask(db: LibraryDb, task: ProbeTask): ProbeJobSummary | 
   return task.kind === 'probe' ? runProbeReport(db, task.params) : runRaterModels(db, task.params);
 }
 
-/** What probeWorker.ts posts back. */
-export type ProbeWorkerReply = { ok: true; summary: ProbeJobSummary | RaterModelsJobSummary } | { ok: false; error: string };
-
 export interface ProbeJobOptions {
   /** better-sqlite3's addon for the worker's connection (the Electron host's build). */
   nativeBinding?: string;
@@ -210,35 +207,12 @@ export interface ProbeJobOptions {
 export function probeTaskWork(db: LibraryDb, task: ProbeTask, options: ProbeJobOptions = {}): (ctx: JobContext) => Promise<JobOutcome> {
   return async (ctx) => {
     ctx.onProgress({ job: task.kind, phase: task.kind, done: 0, total: 1 });
-    let worker: Worker | null = null;
-    if (options.worker !== false && !db.memory) {
-      try {
-        worker = new Worker(new URL('./probeWorker.js', import.meta.url), { workerData: { dbPath: db.name, nativeBinding: options.nativeBinding, task } });
-      } catch {
-        worker = null; // no worker threads here: run below, blocking this thread for the duration
-      }
-    }
-    let summary: ProbeJobSummary | RaterModelsJobSummary;
-    if (worker) {
-      const running = worker;
-      summary = await new Promise((resolve, reject) => {
-        const onAbort = () => {
-          void running.terminate();
-          reject(new Error(`The ${task.kind} job was cancelled; nothing of it was stored.`));
-        };
-        if (ctx.signal.aborted) return onAbort();
-        ctx.signal.addEventListener('abort', onAbort, { once: true });
-        const settle = (fn: () => void) => {
-          ctx.signal.removeEventListener('abort', onAbort);
-          fn();
-        };
-        running.once('message', (reply: ProbeWorkerReply) => settle(() => (reply.ok ? resolve(reply.summary) : reject(new Error(reply.error)))));
-        running.once('error', (error) => settle(() => reject(new Error(`The ${task.kind} worker failed: ${error.message}`))));
-        running.once('exit', (code) => settle(() => reject(new Error(`The ${task.kind} worker stopped (exit code ${code}) before answering.`))));
-      });
-    } else {
-      summary = runProbeTask(db, task);
-    }
+    const inWorker =
+      options.worker !== false && !db.memory
+        ? await runInWorker<ProbeJobSummary | RaterModelsJobSummary>(new URL('./probeWorker.js', import.meta.url), { dbPath: db.name, nativeBinding: options.nativeBinding, task }, ctx.signal, task.kind)
+        : null;
+    // No worker threads here: run on this thread, blocking it for the duration.
+    const summary = inWorker ?? runProbeTask(db, task);
     ctx.onProgress({ job: task.kind, phase: task.kind, done: 1, total: 1 });
     return { summary };
   };
