@@ -11,13 +11,14 @@ import { projectEmbeddingRun } from '../analysis/projections.js';
 import { findDuplicates, outlierScores } from '../analysis/neighbors.js';
 import { knnCacheDir, knnProgressEvents } from '../analysis/knnIndex.js';
 import { analyzeRaters } from '../analysis/raterAnalysis.js';
+import { pseudoLabelLibrary } from '../analysis/pseudoLabels.js';
 import { runInWorker } from '../jobs/workerTask.js';
 import { runIssuesJob, type IssuesJobSummary } from './issuesApi.js';
 import type { JobContext, JobOutcome } from '../jobs/jobRunner.js';
 import { checkProbeJob, checkRaterModelsJob, probeTaskWork, type ProbeJobOptions } from './probesApi.js';
 import { ApiInputError, parseJobParams, type JobParams } from './apiSchemas.js';
 
-export const ANALYSIS_JOB_KINDS = ['project', 'outliers', 'duplicates', 'raters', 'probe', 'rater-models', 'issues'] as const;
+export const ANALYSIS_JOB_KINDS = ['project', 'outliers', 'duplicates', 'raters', 'probe', 'rater-models', 'issues', 'pseudo-labels'] as const;
 export type AnalysisJobKind = (typeof ANALYSIS_JOB_KINDS)[number];
 
 export function isAnalysisJobKind(kind: string): kind is AnalysisJobKind {
@@ -81,6 +82,17 @@ export function analysisJobWork(
             consensus: result.consensus.analysisId ?? null,
           },
         };
+      };
+    }
+    case 'pseudo-labels': {
+      const p: JobParams['pseudo-labels'] = parseJobParams('pseudo-labels', params);
+      if (p.method === 'propagation') {
+        if (p.embedding === undefined) throw new ApiInputError('startJob', 'params.embedding', 'label propagation needs an embedding run (its kNN graph carries the labels)');
+        embedding(p.embedding);
+      } else if (p.model === undefined) throw new ApiInputError('startJob', 'params.model', 'thresholded pseudo-labels need a model whose class probabilities are the predictions');
+      return async (ctx) => {
+        const report = await pseudoLabelLibrary(db, { ...p, cacheDir: knn.cacheDir, onProgress: knnProgressEvents('pseudo-labels', ctx.onProgress) });
+        return { summary: { analysisId: report.analysisId, method: report.method, labelled: report.labelled, pseudoLabelled: report.pseudoLabelled, holdout: report.holdout } };
       };
     }
     case 'probe': {

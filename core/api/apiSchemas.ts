@@ -153,6 +153,16 @@ export const JOB_PARAMS = {
     model: name.optional(),
     saveGroups: z.boolean().optional(),
   }),
+  'pseudo-labels': z.strictObject({
+    method: z.enum(['propagation', 'threshold']),
+    /** propagation: the embedding run (id or model name); threshold: the model with class probabilities. */
+    embedding: name.optional(),
+    model: name.optional(),
+    k: z.number().int().min(1).max(200).optional(),
+    alpha: z.number().gt(0).lt(1).optional(),
+    threshold: z.number().gt(0).max(1).optional(),
+    holdout: z.number().min(0).lt(1).optional(),
+  }),
   // types/probeReport.ts ProbeJobParams; probesApi.ts checks the runs, the target and the tags exist.
   probe: z.strictObject({
     embeddings: z.array(name).min(1).max(16),
@@ -188,7 +198,7 @@ export const JOB_PARAMS = {
 export type JobParams = { [K in keyof typeof JOB_PARAMS]: z.infer<(typeof JOB_PARAMS)[K]> };
 
 const startJob = z.strictObject({
-  kind: z.enum(['index', 'score', 'embed', 'explain', 'project', 'outliers', 'duplicates', 'raters', 'probe', 'rater-models', 'issues']),
+  kind: z.enum(['index', 'score', 'embed', 'explain', 'project', 'outliers', 'duplicates', 'raters', 'probe', 'rater-models', 'issues', 'pseudo-labels']),
   params: z.record(z.string(), z.unknown()),
 });
 

@@ -150,7 +150,7 @@ export interface SaliencyResultDto {
   elapsedMs: number | null;
 }
 
-export type JobKind = 'index' | 'score' | 'embed' | 'explain' | 'project' | 'outliers' | 'duplicates' | 'raters' | 'probe' | 'rater-models' | 'issues';
+export type JobKind = 'index' | 'score' | 'embed' | 'explain' | 'project' | 'outliers' | 'duplicates' | 'raters' | 'probe' | 'rater-models' | 'issues' | 'pseudo-labels';
 
 export interface StartJobInput {
   kind: JobKind;
@@ -166,7 +166,9 @@ export interface StartJobInput {
    *   learningCurve?: number[], excludeTags?: string[] } (stores a 'probe-report'; types/probeReport.ts);
    * rater-models: { embedding, by?: 'rater'|'cluster', minRatings?, head?: 'ridge'|'ordinal' };
    * issues: { embedding, head?: 'logistic'|'ordinal', folds?, filterBy?, rankBy?, imageIssues? } (label issues and
-   *   odd images, as `miru issues`).
+   *   odd images, as `miru issues`);
+   * pseudo-labels: { method: 'propagation'|'threshold', embedding? (propagation), model? (threshold), k?, alpha?,
+   *   threshold?, holdout? } (as `miru pseudo-labels`).
    */
   params: Record<string, unknown>;
 }

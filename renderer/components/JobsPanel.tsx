@@ -36,6 +36,7 @@ const JOB_HINTS: Record<JobKind, string> = {
   outliers: 'Outlier scores: mean distance to the nearest neighbours in embedding space.',
   duplicates: 'Exact duplicates by content hash, near duplicates by embedding distance.',
   raters: 'Rater agreement, consensus, rater clusters and spammers.',
+  'pseudo-labels': 'Labels for unrated images: spread over the kNN graph of a model’s embeddings, with a held-out check.',
   probe: 'Which backbone predicts the ratings best: cross-validated probes per embedding, a learning curve, where backbones disagree.',
   'rater-models': 'A probe head per rater (or rater group) on one embedding: how predictable each rater is, and where they would disagree.',
   issues: 'Likely label errors (confident learning with a head on a model’s embeddings) and odd images: dark, light, blurry, low information, odd shape or size, grayscale.',
@@ -83,7 +84,7 @@ export function JobsPanel(props: Props) {
   const [probeForm, setProbeForm] = useState<JobFormValue>({ error: 'Still listing the embedding runs…' });
   const needsModel = kind !== 'index' && kind !== 'raters' && !probeKind;
   /** Analysis jobs read a model's latest embedding run: the model select names it. */
-  const onEmbedding = kind === 'project' || kind === 'outliers' || kind === 'duplicates' || kind === 'issues';
+  const onEmbedding = kind === 'project' || kind === 'outliers' || kind === 'duplicates' || kind === 'issues' || kind === 'pseudo-labels';
   const start = async () => {
     setError(null);
     let params: Record<string, unknown>;
@@ -103,7 +104,8 @@ export function JobsPanel(props: Props) {
       if (!model) return setError('Add a model and embed the library with it first (an embed job), then analyse its embeddings.');
       params = { embedding: model };
       if (kind === 'project') params.method = projection;
-      if (kind === 'outliers' && neighbours.trim()) params.k = Number(neighbours);
+      if ((kind === 'outliers' || kind === 'pseudo-labels') && neighbours.trim()) params.k = Number(neighbours);
+      if (kind === 'pseudo-labels') params.method = 'propagation';
       if (kind === 'duplicates' && threshold.trim()) params.threshold = Number(threshold);
       if (kind === 'issues') {
         Object.assign(params, { head: issueHead, filterBy, rankBy, imageIssues });
@@ -143,7 +145,7 @@ export function JobsPanel(props: Props) {
             void start();
           }}
         >
-          {([['Library', ['index', 'score', 'embed', 'explain']], ['Analysis', ['project', 'outliers', 'duplicates', 'issues', 'raters']], ['Probes', ['probe', 'rater-models']]] as const).map(([title, kinds]) => (
+          {([['Library', ['index', 'score', 'embed', 'explain']], ['Analysis', ['project', 'outliers', 'duplicates', 'issues', 'raters', 'pseudo-labels']], ['Probes', ['probe', 'rater-models']]] as const).map(([title, kinds]) => (
             <div className="job-kind-row" key={title}>
               <span className="job-kind-title">{title}</span>
               <div className="segmented" role="radiogroup" aria-label={`${title} job kind`}>
@@ -198,7 +200,7 @@ export function JobsPanel(props: Props) {
                 </select>
               </>
             )}
-            {kind === 'outliers' && (
+            {(kind === 'outliers' || kind === 'pseudo-labels') && (
               <>
                 <label>Neighbours</label>
                 <input className="input" inputMode="numeric" placeholder="10" value={neighbours} onChange={(e) => setNeighbours(e.target.value)} />

@@ -61,6 +61,19 @@ test('the rater analysis runs as a job and stores its consensus', async () => {
   assert.ok((await call<AnalysisInfo[]>('listAnalyses', { kind: 'consensus' })).length === 1);
 });
 
+test('pseudo-labels run as a job over the kNN graph of an embedding run, with the held-out check', async () => {
+  const job = await runJob('pseudo-labels', { method: 'propagation', embedding: MODEL, k: 5, holdout: 0.25 });
+  assert.equal(job.status, 'done', job.error ?? '');
+  const summary = job.summary as { analysisId: number; labelled: number; holdout: { accuracy: number | null } | null };
+  assert.ok(summary.labelled > 0);
+  assert.ok(summary.holdout !== null, 'the held-out check ran');
+  const stored = await call<AnalysisInfo[]>('listAnalyses', { kind: 'pseudo-labels' });
+  assert.deepEqual(stored.map((a) => a.id), [summary.analysisId]);
+  await assert.rejects(call('startJob', { kind: 'pseudo-labels', params: { method: 'propagation' } }), (e: Error) => e instanceof ApiInputError && /params\.embedding: label propagation needs an embedding run/.test(e.message));
+  await assert.rejects(call('startJob', { kind: 'pseudo-labels', params: { method: 'threshold' } }), (e: Error) => e instanceof ApiInputError && /params\.model/.test(e.message));
+  await assert.rejects(call('startJob', { kind: 'pseudo-labels', params: { method: 'propagation', embedding: MODEL, alpha: 1 } }), (e: Error) => e instanceof ApiInputError && /params\.alpha/.test(e.message));
+});
+
 test('bad analysis job parameters are refused before a job is queued', async () => {
   await assert.rejects(call('startJob', { kind: 'project', params: { embedding: 'nope', method: 'umap' } }), (e: Error) => e instanceof ApiInputError && /params\.embedding: No embedding run "nope"/.test(e.message));
   await assert.rejects(call('startJob', { kind: 'project', params: { embedding: MODEL, method: 'tsne' } }), (e: Error) => e instanceof ApiInputError && /params\.method/.test(e.message));
