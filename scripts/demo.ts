@@ -26,6 +26,7 @@ import { findDuplicates, outlierScores } from '../core/analysis/neighbors.js';
 import { knnCacheDir } from '../core/analysis/knnIndex.js';
 import { analyzeRaters } from '../core/analysis/raterAnalysis.js';
 import { findLibraryIssues } from '../core/analysis/libraryIssues.js';
+import { runProbeReport } from '../core/api/probesApi.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const demoDir = path.join(root, '.miru-demo');
@@ -96,8 +97,8 @@ async function main(): Promise<void> {
 
 /**
  * What the workbench's analysis views show: embeddings of both bundled models, a UMAP map of each, outlier
- * scores, duplicate groups, label and odd-image issues, and the rater analysis with its clusters saved as rater
- * groups.
+ * scores, duplicate groups, label and odd-image issues, a probe report comparing the two backbones, and the rater
+ * analysis with its clusters saved as rater groups.
  */
 async function analyse(db: LibraryDb, progress: ProgressListener, done: () => void): Promise<void> {
   const cacheDir = knnCacheDir(cacheDirFor(dbPath));
@@ -113,6 +114,8 @@ async function analyse(db: LibraryDb, progress: ProgressListener, done: () => vo
   const issues = findLibraryIssues(db, { embedding: BUNDLED_MODELS[0]! });
   const odd = Object.values(issues.counts.imageIssues ?? {}).reduce((a, b) => a + b, 0);
   console.log(`  ${issues.counts.labelIssues} likely label issues among ${issues.counts.labelled} rated images; ${odd} odd-image flags`);
+  const probe = runProbeReport(db, { embeddings: [...BUNDLED_MODELS], learningCurve: [50, 100, 200] });
+  console.log(`  probe report on ${probe.images} images: best ${probe.best ?? 'n/a'}, Spearman ${probe.spearman?.toFixed(3) ?? 'n/a'}`);
   const raters = await analyzeRaters(db, { clusters: 'auto', saveGroups: true });
   const alpha = raters.alpha.interval === null ? 'n/a' : raters.alpha.interval.toFixed(3);
   console.log(`  raters: Krippendorff's alpha (interval) ${alpha}, ${raters.clusters.length} clusters, ${raters.spammers.raters.length} likely spammers`);
