@@ -1,5 +1,5 @@
 // Stored analysis results (schema v6): one row in `analyses` per (kind, source embedding run, parameters), with
-// per-image values in `analysis_values`. Projections, outlier scores, label issues, consensus labels, pseudo-labels
+// per-image values in `analysis_values` and their number in `analyses.value_count` (schema v7). Projections, outlier scores, label issues, consensus labels, pseudo-labels
 // and per-rater model predictions all live here, so the UI can list, colour and filter by any of them the same way.
 import type { LibraryDb } from '../library/openLibrary.js';
 
@@ -35,7 +35,13 @@ export interface AnalysisRecord {
   params: Record<string, unknown>;
   summary: Record<string, unknown>;
   createdAt: string;
+  /** Per-image values stored. */
   count: number;
+}
+
+/** An analysis with the name of the model whose run it was computed from (null: no source run, or it is gone). */
+export interface AnalysisWithModel extends AnalysisRecord {
+  model: string | null;
 }
 
 /** Canonical JSON (sorted keys at every level), so the same recipe always finds the same row. */
@@ -65,14 +71,19 @@ export function saveAnalysis(db: LibraryDb, input: SaveAnalysisInput): number {
     db.prepare('DELETE FROM analyses WHERE kind = ? AND IFNULL(source_run_id, 0) = IFNULL(?, 0) AND params = ?').run(input.kind, input.sourceRunId, key);
     const id = Number(
       db
-        .prepare('INSERT INTO analyses (kind, source_run_id, params, summary, created_at) VALUES (?, ?, ?, ?, ?)')
+        .prepare('INSERT INTO analyses (kind, source_run_id, params, summary, created_at, value_count) VALUES (?, ?, ?, ?, ?, 0)')
         .run(input.kind, input.sourceRunId, key, JSON.stringify(input.summary), new Date().toISOString()).lastInsertRowid,
     );
     const insert = db.prepare('INSERT INTO analysis_values (analysis_id, image_id, value, extra) VALUES (?, ?, ?, ?)');
+    // The values may be a generator, so they are counted as they go in; a repeated image id fails the insert (and
+    // rolls the whole save back), so the count is exactly the rows stored.
+    let count = 0;
     for (const v of input.values) {
       const value = v.value === null || Number.isFinite(v.value) ? v.value : null;
       insert.run(id, v.imageId, value, v.extra ? Buffer.from(v.extra.buffer, v.extra.byteOffset, v.extra.byteLength) : null);
+      count++;
     }
+    db.prepare('UPDATE analyses SET value_count = ? WHERE id = ?').run(count, id);
     return id;
   })();
 }
@@ -85,6 +96,7 @@ interface AnalysisRow {
   summary: string;
   created_at: string;
   count: number;
+  model: string | null;
 }
 
 function toRecord(row: AnalysisRow): AnalysisRecord {
@@ -99,17 +111,34 @@ function toRecord(row: AnalysisRow): AnalysisRecord {
   };
 }
 
-const SELECT_ANALYSIS = `SELECT a.id, a.kind, a.source_run_id, a.params, a.summary, a.created_at,
-  (SELECT count(*) FROM analysis_values v WHERE v.analysis_id = a.id) AS count FROM analyses a`;
+const withModel = (row: AnalysisRow): AnalysisWithModel => ({ ...toRecord(row), model: row.model });
 
-/** Stored analyses, newest first, optionally of one kind and/or one source run. */
-export function listAnalyses(db: LibraryDb, filter: { kind?: AnalysisKind; sourceRunId?: number } = {}): AnalysisRecord[] {
-  const rows = db
+// The model name costs two primary-key lookups per analysis, so every reader gets it from the same query.
+const SELECT_ANALYSIS = `SELECT a.id, a.kind, a.source_run_id, a.params, a.summary, a.created_at, a.value_count AS count, m.name AS model
+  FROM analyses a LEFT JOIN runs r ON r.id = a.source_run_id LEFT JOIN models m ON m.id = r.model_id`;
+
+function analysisRows(db: LibraryDb, filter: { kind?: AnalysisKind; sourceRunId?: number }): AnalysisRow[] {
+  return db
     .prepare<{ kind: string | null; run: number | null }, AnalysisRow>(
       `${SELECT_ANALYSIS} WHERE (@kind IS NULL OR a.kind = @kind) AND (@run IS NULL OR a.source_run_id = @run) ORDER BY a.created_at DESC, a.id DESC`,
     )
     .all({ kind: filter.kind ?? null, run: filter.sourceRunId ?? null });
-  return rows.map(toRecord);
+}
+
+/** Stored analyses, newest first, optionally of one kind and/or one source run. */
+export function listAnalyses(db: LibraryDb, filter: { kind?: AnalysisKind; sourceRunId?: number } = {}): AnalysisRecord[] {
+  return analysisRows(db, filter).map(toRecord);
+}
+
+/** listAnalyses, each with the name of its source run's model. */
+export function listAnalysesWithModel(db: LibraryDb, filter: { kind?: AnalysisKind; sourceRunId?: number } = {}): AnalysisWithModel[] {
+  return analysisRows(db, filter).map(withModel);
+}
+
+/** The analysis with this id and the name of its source run's model, if it is stored. */
+export function getAnalysisWithModel(db: LibraryDb, id: number): AnalysisWithModel | null {
+  const row = db.prepare<[number], AnalysisRow>(`${SELECT_ANALYSIS} WHERE a.id = ?`).get(id);
+  return row ? withModel(row) : null;
 }
 
 export function getAnalysis(db: LibraryDb, id: number): AnalysisRecord | null {

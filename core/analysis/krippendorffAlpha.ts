@@ -7,7 +7,10 @@
 // holds (at most V each), then O(V²) for each metric: fast enough for millions of ratings, where building all
 // rating pairs would not be.
 
-export type AlphaMetric = 'nominal' | 'ordinal' | 'interval' | 'ratio';
+import type { AlphaMetricName } from '../api/types/raterReport.js';
+
+// The metric names are declared with the rater report the renderer reads.
+export type AlphaMetric = AlphaMetricName;
 export const ALPHA_METRICS: readonly AlphaMetric[] = ['nominal', 'ordinal', 'interval', 'ratio'];
 
 /** The coincidence matrix and what it was built from. */

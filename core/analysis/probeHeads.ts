@@ -13,8 +13,10 @@
 import { SeededRandom } from '../synth/random.js';
 import { exactKnn, type KnnResult } from './knnIndex.js';
 import { minimizeLbfgs } from './lbfgs.js';
+import type { ProbeHeadName } from '../api/types/probeReport.js';
 
-export type ProbeHeadName = 'ridge' | 'logistic' | 'ordinal' | 'knn';
+// The head names are declared once, with the probe report the renderer reads.
+export type { ProbeHeadName };
 export const PROBE_HEADS: readonly ProbeHeadName[] = ['ridge', 'logistic', 'ordinal', 'knn'];
 
 /** Row indices into a row-major n x dim matrix. */

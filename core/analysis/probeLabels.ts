@@ -29,8 +29,9 @@ import {
   type ProbeHeadName,
   type Rows,
 } from './probeHeads.js';
-import { foldInterval, probeMetrics, summarizeFolds, type MetricInterval, type ProbeMetricName, type ProbeMetricValues } from './probeMetrics.js';
+import { foldInterval, probeMetrics, summarizeFolds, type ProbeMetricValues } from './probeMetrics.js';
 import { ordinalScale, type OrdinalScale } from './softLabels.js';
+import type { ProbeLabelsReport, ProbeMetricSet } from '../api/types/probeReport.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Targets
@@ -380,39 +381,10 @@ export interface ProbeLabelsOptions {
   save?: boolean;
 }
 
-type Metrics = Record<ProbeMetricName, MetricInterval>;
+type Metrics = ProbeMetricSet;
 
-export interface ProbeLabelsResult {
-  target: { key: string; label: string; raters: number; classes: number[]; scaleSource: string };
-  folds: number;
-  seed: number;
-  images: number;
-  /** Labelled images left out because a backbone has no vector for them. */
-  missingVectors: number;
-  heads: ProbeHeadName[];
-  settings: { alpha: number | 'auto'; l2: number; k: number };
-  backbones: {
-    run: number;
-    model: string;
-    dim: number;
-    heads: { head: ProbeHeadName; metrics: Metrics; perFold: ProbeMetricValues[]; alphas?: number[]; analysisId: number | null }[];
-  }[];
-  learningCurve: { run: number; head: ProbeHeadName; labels: number; spearman: MetricInterval }[];
-  disagreements: { id: number; path: string; target: number; spread: number; predictions: Record<string, number> }[];
-  cleaning?: {
-    sources: { source: string; images: number }[];
-    excluded: number;
-    clean: number;
-    results: {
-      run: number;
-      model: string;
-      head: ProbeHeadName;
-      trainedOnAll: { allTest: Metrics; cleanTest: Metrics; excludedTest: Metrics };
-      trainedOnClean: { allTest: Metrics; cleanTest: Metrics; excludedTest: Metrics };
-    }[];
-  };
-  notes: string[];
-}
+/** `miru probe-labels --json`; declared once, with the probe report the renderer reads. */
+export type ProbeLabelsResult = ProbeLabelsReport;
 
 function checkSettings(options: ProbeLabelsOptions): { heads: ProbeHeadName[]; folds: number; seed: number; settings: HeadSettings } {
   const heads = options.heads ?? [...PROBE_HEADS];

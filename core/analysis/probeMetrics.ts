@@ -4,9 +4,11 @@
 import { pearson, spearman } from './correlation.js';
 import { tQuantile } from './linearModel.js';
 import { weightedKappa } from './weightedKappa.js';
+import type { ProbeMetricInterval, ProbeMetricName } from '../api/types/probeReport.js';
 
-export const PROBE_METRICS = ['spearman', 'pearson', 'qwk', 'accuracy', 'mae', 'emd'] as const;
-export type ProbeMetricName = (typeof PROBE_METRICS)[number];
+// The metric names and the interval's shape are declared once, with the probe report the renderer reads.
+export type { ProbeMetricName };
+export const PROBE_METRICS: readonly ProbeMetricName[] = ['spearman', 'pearson', 'qwk', 'accuracy', 'mae', 'emd'];
 export type ProbeMetricValues = Record<ProbeMetricName, number | null>;
 
 /** Metrics where a smaller value is better (the others: larger is better). */
@@ -102,14 +104,7 @@ export function probeMetrics(p: ProbePredictions): ProbeMetricValues {
   };
 }
 
-export interface MetricInterval {
-  mean: number | null;
-  /** Two-sided t-interval of the mean over folds; null with fewer than two fold values. */
-  lo: number | null;
-  hi: number | null;
-  /** Folds that had a value. */
-  folds: number;
-}
+export type MetricInterval = ProbeMetricInterval;
 
 /** Mean and t-based confidence interval (mean +- t(1 - (1-level)/2, m-1) * sd / sqrt(m)) of per-fold values. */
 export function foldInterval(values: readonly (number | null)[], level = 0.95): MetricInterval {

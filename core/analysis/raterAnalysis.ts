@@ -12,10 +12,11 @@ import { spearman } from './correlation.js';
 import { readTruthFile } from './featureAttribution.js';
 import { ALPHA_METRICS, buildCoincidences, alphaFromCoincidences, type AlphaMetric } from './krippendorffAlpha.js';
 import { imageTotals, pairwiseAgreement, raterRows, raterStats, type RatingSet } from './raterAgreement.js';
-import { adjustedRandIndex, clusterAgreement, clusterRaters, flagSpammers, judgeSpammers, type Merge, type SpammerThresholds } from './raterClusters.js';
+import { adjustedRandIndex, clusterAgreement, clusterRaters, flagSpammers, judgeSpammers } from './raterClusters.js';
 import { crowdlabConsensus, meanConsensus, medianConsensus, type CrowdlabResult } from './raterConsensus.js';
+import type { RaterAnalysisReport, RaterConsensusMethod, RaterReportCluster, RaterReportRow } from '../api/types/raterReport.js';
 
-export type ConsensusMethod = 'mean' | 'median' | 'crowdlab';
+export type ConsensusMethod = RaterConsensusMethod;
 export const CONSENSUS_METHODS: readonly ConsensusMethod[] = ['mean', 'median', 'crowdlab'];
 
 export interface RaterAnalysisOptions {
@@ -31,77 +32,17 @@ export interface RaterAnalysisOptions {
   truth?: { raters: { name: string; group: string | null; spammer: boolean }[] } | null;
 }
 
-export interface RaterRow {
-  rater: string;
-  count: number;
-  spearman: number | null;
-  bias: number | null;
-  /** CROWDLAB rater quality in [0, 1] (agreement with consensus, mixed with label quality when a model is given). */
-  quality: number | null;
-  /** Cluster id (1-based), null when not clustered. */
-  cluster: number | null;
-  spammer: boolean;
-  mean: number;
-  overlap: number;
-  agreementWithConsensus: number | null;
-  scale: { min: number; max: number; entropy: number; coverage: number; histogram: { value: number; count: number }[] };
-  /** Why a statistic is missing or why the rater is not clustered. */
-  notes: string[];
-}
+// The shapes of the result are declared once, dependency-free, for the renderer (core/api/types/raterReport.ts);
+// only the check against a synth truth is core's own.
+export type RaterRow = RaterReportRow;
+export type RaterClusterRow = RaterReportCluster;
 
-export interface RaterClusterRow {
-  id: number;
-  /** The group name --save-groups stores. */
-  name: string;
-  raters: string[];
-  size: number;
-  /** Images at least one member rated, and the mean of the cluster's per-image consensus. */
-  images: number;
-  meanConsensus: number | null;
-}
-
-export interface RaterAnalysisResult {
-  ratings: number;
-  images: number;
-  raterCount: number;
-  alpha: Record<AlphaMetric, number | null>;
-  alphaDetail: { pairableUnits: number; pairableValues: number; values: number[]; notes: Partial<Record<AlphaMetric, string>> };
-  raters: RaterRow[];
-  clusters: RaterClusterRow[];
-  kappa: { raters: string[]; minCommon: number; labels: number[]; matrix: (number | null)[][]; common: number[][] };
-  dendrogram: { raters: string[]; merges: Merge[]; leafOrder: string[] };
-  clustering: {
-    k: number;
-    requested: number | 'auto';
-    silhouette: number | null;
-    silhouettes: { k: number; silhouette: number | null }[];
-    /** Mean shrunk Spearman between raters of one cluster and of different clusters. */
-    separation: { within: number | null; between: number | null };
-    shrinkage: number;
-    excluded: { rater: string; reason: string }[];
-  };
-  spammers: { raters: string[]; thresholds: SpammerThresholds };
-  consensus: {
-    method: ConsensusMethod;
-    images: number;
-    model: { name: string; runId: number; weight: number | null } | null;
-    meanQuality: number | null;
-    analysisId?: number;
-  };
-  stratified: {
-    images: number;
-    weights: { cluster: number; weight: number }[];
-    /** Spearman between the stratified and the plain mean consensus over images both cover. */
-    spearmanWithMean: number | null;
-    analysisId?: number;
-  } | null;
+export interface RaterAnalysisResult extends RaterAnalysisReport {
   truth?: {
     ari: number | null;
     compared: number;
     spammers: { truth: string[]; flagged: string[]; found: number; missed: string[]; falseAlarms: string[] };
   };
-  savedGroups?: { set: number; cleared: number; unchanged: number };
-  notes: string[];
 }
 
 /** Per-image outputs that analyzeRaters stores; kept out of the JSON result (they are per image, not per rater). */

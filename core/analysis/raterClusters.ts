@@ -7,14 +7,10 @@
 // and raters with too little overlap are kept out, with the reason.
 import type { PairwiseAgreement, RaterRows, RaterStats, RatingSet } from './raterAgreement.js';
 import { pearson, spearman } from './correlation.js';
+import type { RaterDendrogramMerge, RaterSpammerThresholds } from '../api/types/raterReport.js';
 
-export interface Merge {
-  /** Cluster ids as scipy's linkage numbers them: leaves 0..n-1, the cluster made by merge s is n+s. */
-  left: number;
-  right: number;
-  height: number;
-  size: number;
-}
+/** A merge of the dendrogram (scipy linkage numbering); declared with the rater report the renderer reads. */
+export type Merge = RaterDendrogramMerge;
 
 /**
  * Average-linkage agglomerative clustering of n items from a full symmetric distance matrix (row-major n×n).
@@ -154,17 +150,8 @@ export interface SpammerCheck {
   reason: string;
 }
 
-export interface SpammerThresholds {
-  /** What the Spearman was measured against: the leave-one-out consensus, or the best-agreeing cluster's. */
-  against: 'consensus' | 'best cluster';
-  /** Robust lower fence on that Spearman: median − 3 × 1.4826 × MAD over the raters that have one. */
-  fence: number | null;
-  /** The Spearman below which a rater counts as low: the larger of the fence and half the median. */
-  low: number | null;
-  median: number | null;
-  /** One-sided z (Fisher) of the tests in judgeSpammers: p < 0.01, corrected for the comparisons behind a best-of-k. */
-  zCritical: number;
-}
+/** How the spammer flags were decided; declared with the rater report the renderer reads. */
+export type SpammerThresholds = RaterSpammerThresholds;
 
 /** Agreement evidence for one rater: a Spearman over n images, and what it was measured against. */
 export interface AgreementEvidence {

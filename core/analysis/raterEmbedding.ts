@@ -6,6 +6,7 @@
 // own kappa matrix keeps the scatter consistent with the heatmap and costs no second pass over the ratings.
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { profileDistances } from './raterClusters.js';
+import type { RaterMap } from '../api/types/raterReport.js';
 
 export interface MdsResult {
   /** n × dims, row-major: point i is (coords[i*dims], coords[i*dims+1], ...). */
@@ -90,18 +91,8 @@ export interface RaterAgreementMatrix {
   minCommon: number;
 }
 
-export interface RaterEmbedding {
-  method: 'classical-mds';
-  /** What the points' distances are. */
-  distance: 'kappa-profile';
-  shrinkage: number;
-  /** One point per embedded rater, in the analysis' rater order. */
-  points: { rater: string; x: number; y: number }[];
-  /** Share of the spread each axis shows (see MdsResult.explained). */
-  explained: [number, number];
-  /** Raters left off the map, with why. */
-  excluded: { rater: string; reason: string }[];
-}
+/** The map's shape is declared once, with the rater report the renderer reads (core/api/types/raterReport.ts). */
+export type RaterEmbedding = RaterMap;
 
 export interface RaterEmbeddingOptions {
   /** Pairs sharing n images have their agreement multiplied by n / (n + shrinkage), as the clusters do. Default 10. */

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { LibraryDb } from '../library/openLibrary.js';
 import { NUMERIC_FIELDS, parseFieldName, scoreRunOf } from '../library/queryImages.js';
-import { findAnalysis, getAnalysis, listAnalyses, saveAnalysis, type AnalysisKind, type AnalysisRecord } from '../analysis/analysisStore.js';
+import { findAnalysis, getAnalysisWithModel, listAnalysesWithModel, saveAnalysis, type AnalysisKind, type AnalysisWithModel } from '../analysis/analysisStore.js';
 import type { AnalysisDetail, AnalysisInfo, FieldValues, FieldValuesInput, MiruApi, ProjectionPoints, SaveSelectionInput } from './apiTypes.js';
 import { ApiInputError, ApiNotFoundError } from './apiSchemas.js';
 import { pointsInPolygon } from './polygonSelect.js';
@@ -14,22 +14,20 @@ import { pointsInPolygon } from './polygonSelect.js';
 type AnalysisMethods = Pick<MiruApi, 'listAnalyses' | 'analysisDetail' | 'projectionPoints' | 'fieldValues' | 'saveSelection'>;
 
 export function analysisMethods(db: LibraryDb): AnalysisMethods {
-  const runModel = db.prepare<[number], string>('SELECT m.name FROM runs r JOIN models m ON m.id = r.model_id WHERE r.id = ?').pluck();
-
-  function info(record: AnalysisRecord): AnalysisInfo {
+  function info(record: AnalysisWithModel): AnalysisInfo {
     return {
       id: record.id,
       kind: record.kind,
       sourceRunId: record.sourceRunId,
-      model: record.sourceRunId === null ? null : (runModel.get(record.sourceRunId) ?? null),
+      model: record.model,
       params: record.params,
       createdAt: record.createdAt,
       count: record.count,
     };
   }
 
-  function requireAnalysis(method: string, field: string, id: number, kind?: AnalysisKind): AnalysisRecord {
-    const record = getAnalysis(db, id);
+  function requireAnalysis(method: string, field: string, id: number, kind?: AnalysisKind): AnalysisWithModel {
+    const record = getAnalysisWithModel(db, id);
     if (!record) throw new ApiNotFoundError(`No stored analysis with id ${id}. List them with listAnalyses (or \`miru project\` to make a map).`);
     if (kind && record.kind !== kind) throw new ApiInputError(method, field, `analysis ${id} is a ${record.kind}, not a ${kind}`);
     return record;
@@ -99,7 +97,7 @@ export function analysisMethods(db: LibraryDb): AnalysisMethods {
 
   return {
     async listAnalyses({ kind }) {
-      return listAnalyses(db, kind ? { kind: kind as AnalysisKind } : {}).map(info);
+      return listAnalysesWithModel(db, kind ? { kind: kind as AnalysisKind } : {}).map(info);
     },
 
     async analysisDetail({ id }): Promise<AnalysisDetail> {

@@ -18,7 +18,7 @@
  * cut, the histogram, duplicate scores) is kept in memory under its id and creation time.
  */
 import type { LibraryDb } from '../library/openLibrary.js';
-import type { AnalysisKind } from '../analysis/analysisStore.js';
+import { listAnalysesWithModel, type AnalysisKind, type AnalysisWithModel } from '../analysis/analysisStore.js';
 import { findLibraryIssues } from '../analysis/libraryIssues.js';
 import type { MiruApi } from './apiTypes.js';
 import type { ImageIssueCategory, IssueCategory, IssueCategoryKey, IssueItem, IssueItemsInput, IssueItemsResult, IssueScale } from './types/issues.js';
@@ -55,15 +55,7 @@ function isImageIssue(key: IssueCategoryKey): key is ImageIssueCategory {
   return key in IMAGE_ISSUES;
 }
 
-interface StoredAnalysis {
-  id: number;
-  kind: AnalysisKind;
-  sourceRunId: number | null;
-  params: Record<string, unknown>;
-  summary: Record<string, unknown>;
-  createdAt: string;
-  model: string | null;
-}
+type StoredAnalysis = AnalysisWithModel;
 
 /** What a category's list is cut and ordered by, in SQL over `analysis_values v`. */
 interface Ranking {
@@ -203,24 +195,11 @@ export function runIssuesJob(db: LibraryDb, params: JobParams['issues']): Issues
 export function issuesMethods(db: LibraryDb): IssueMethods {
   const derivedCache = new Map<string, Derived>();
 
-  const analysesOf = db.prepare<[string], { id: number; kind: AnalysisKind; source_run_id: number | null; params: string; summary: string; created_at: string; model: string | null }>(
-    `SELECT a.id, a.kind, a.source_run_id, a.params, a.summary, a.created_at, m.name AS model
-     FROM analyses a LEFT JOIN runs r ON r.id = a.source_run_id LEFT JOIN models m ON m.id = r.model_id
-     WHERE a.kind = ? ORDER BY a.created_at DESC, a.id DESC`,
-  );
   const valuesOf = db.prepare<[number], number>('SELECT value FROM analysis_values WHERE analysis_id = ? AND value IS NOT NULL').pluck();
 
-  /** Stored analyses of a kind, newest first (without counting their values: listAnalyses' count scans them all). */
+  /** Stored analyses of a kind, newest first, with their source run's model. */
   function stored(kind: AnalysisKind): StoredAnalysis[] {
-    return analysesOf.all(kind).map((r) => ({
-      id: r.id,
-      kind: r.kind,
-      sourceRunId: r.source_run_id,
-      params: JSON.parse(r.params) as Record<string, unknown>,
-      summary: JSON.parse(r.summary) as Record<string, unknown>,
-      createdAt: r.created_at,
-      model: r.model,
-    }));
+    return listAnalysesWithModel(db, { kind });
   }
 
   /** The newest analysis behind each category; absent where none is stored. */

@@ -38,10 +38,7 @@ import type {
   StoredRaterModels,
 } from './types/probeReport.js';
 
-// Compile-time proof that what core computes is what the renderer's declared types promise.
-const reportFits: (result: ProbeLabelsResult) => ProbeLabelsReport = (result) => result;
-void reportFits;
-// ...and that the job schemas (apiSchemas.ts JOB_PARAMS) accept exactly the declared job parameters.
+// Compile-time proof that the job schemas (apiSchemas.ts JOB_PARAMS) accept exactly the declared job parameters.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const paramsFit: [Same<JobParams['probe'], ProbeJobParams>, Same<JobParams['rater-models'], RaterModelsJobParams>] = [true, true];
 void paramsFit;

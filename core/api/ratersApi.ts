@@ -12,18 +12,11 @@
  */
 import type { LibraryDb } from '../library/openLibrary.js';
 import { setRaterGroups } from '../library/raterGroups.js';
-import { analyzeRaters, type RaterAnalysisResult } from '../analysis/raterAnalysis.js';
-import { raterEmbedding, type RaterEmbedding } from '../analysis/raterEmbedding.js';
+import { analyzeRaters } from '../analysis/raterAnalysis.js';
+import { raterEmbedding } from '../analysis/raterEmbedding.js';
 import type { MiruApi } from './apiTypes.js';
-import type { RaterAnalysisReport, RaterMap, RaterReport, RaterReportInput } from './types/raterReport.js';
+import type { RaterReport, RaterReportInput } from './types/raterReport.js';
 import { ApiInputError } from './apiSchemas.js';
-
-// Compile-time proof that what core computes is what the renderer's declared types promise (the renderer cannot
-// import core's own types: they live beside runtime code).
-const reportFits: (result: RaterAnalysisResult) => RaterAnalysisReport = (result) => result;
-const mapFits: (map: RaterEmbedding) => RaterMap = (map) => map;
-void reportFits;
-void mapFits;
 
 type RaterMethods = Pick<MiruApi, 'raterReport'>;
 

@@ -126,22 +126,36 @@ export async function indexLibrary(db: LibraryDb, folders: string[], options: In
   let done = 0;
   progress({ job: 'index', phase: 'index', done: 0, total });
   const concurrency = options.concurrency ?? Math.max(2, os.availableParallelism());
+  // Files finish out of order (concurrent decoding), but they are written in scan order, so new images get their
+  // ids in sorted path order: indexing the same folder twice gives the same ids, and with them the same seeded
+  // folds and samples in every analysis. Outcomes wait here until the ones before them are written (a few at most).
+  const finished = new Map<number, Outcome>();
+  let nextToWrite = 0;
+  const writeInOrder = () => {
+    for (let outcome = finished.get(nextToWrite); outcome !== undefined; outcome = finished.get(nextToWrite)) {
+      finished.delete(nextToWrite++);
+      writer.add(outcome);
+    }
+  };
   // Whatever finished is committed even when the run is interrupted (Ctrl-C) or a file throws unexpectedly.
   try {
     await mapConcurrent(
     work,
     concurrency,
-    async ({ rootId, file, existing }) => {
+    async ({ rootId, file, existing }, index) => {
       const outcome = await processFile(rootId, file, existing, vanishedByHash, options);
       if (outcome.kind === 'moved') vanished.delete(outcome.movedId);
       if (outcome.kind === 'failed') summary.errors.push({ path: file.absPath, error: outcome.error });
       if (outcome.kind === 'vanished') summary.errors.push({ path: file.absPath, error: 'vanished during the scan (deleted or moved while Miru was working)' });
-      writer.add(outcome);
+      finished.set(index, outcome);
+      writeInOrder();
       progress({ job: 'index', phase: 'index', done: ++done, total, message: file.relPath });
     },
     options.signal,
   );
   } finally {
+    // An interrupted run leaves gaps: what did finish is still written, in order.
+    for (const index of [...finished.keys()].sort((a, b) => a - b)) writer.add(finished.get(index)!);
     writer.flush();
     writer.stopTimer();
   }

@@ -246,6 +246,18 @@ export const migrations: Migration[] = [
       `);
     },
   },
+  {
+    version: 7,
+    description: 'analyses.value_count: the number of per-image values, stored so listing analyses need not count them',
+    up(db) {
+      // Counting each analysis' values on every listing scanned millions of rows on a big library; saveAnalysis
+      // now stores the count with the values, and older results get theirs counted once here.
+      db.exec(`
+        ALTER TABLE analyses ADD COLUMN value_count INTEGER;
+        UPDATE analyses SET value_count = (SELECT count(*) FROM analysis_values v WHERE v.analysis_id = analyses.id);
+      `);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version;

@@ -6,13 +6,14 @@
  * images (`raterGroup=NAME`, once the clusters are saved as rater groups). The analysis runs on the host and is
  * kept there until the ratings change, so reopening the view or switching back to earlier settings is instant.
  */
-import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type MouseEvent as ReactMouseEvent, type ReactNode, type RefObject } from 'react';
+import { memo, useCallback, useEffect, useMemo, useRef, useState, type MouseEvent as ReactMouseEvent, type ReactNode, type RefObject } from 'react';
 import type { RaterConsensusMethod, RaterReport, RaterReportInput, RaterReportRow } from '../../core/api/types/raterReport.js';
 import type { WorkbenchViewProps } from './workbenchView.js';
 import { useServices } from './appContext.js';
 import { formatCount, formatElapsed } from '../state/format.js';
 import { clusterColor, drawHeatmap, heatmapGeometry, hitTest, kappaGradient, KAPPA_NEGATIVE_FLOOR, type HeatmapGeometry, type HeatmapInput } from '../viz/agreementHeatmap.js';
 import './ratersView.css';
+import { useWidth } from './useWidth.js';
 
 const ALPHA_METRICS = ['nominal', 'ordinal', 'interval', 'ratio'] as const;
 const K_CHOICES = [2, 3, 4, 5, 6, 7, 8] as const;
@@ -56,19 +57,6 @@ function alphaClass(a: number | null): string {
   return a >= 0.8 ? 'alpha-good' : a >= 0.667 ? 'alpha-fair' : 'alpha-low';
 }
 
-/** Width of an element, following resizes (the view narrows when the window or the grid beside it changes). */
-function useWidth(ref: RefObject<HTMLElement | null>): number {
-  const [width, setWidth] = useState(0);
-  useLayoutEffect(() => {
-    const el = ref.current;
-    if (!el) return;
-    setWidth(el.clientWidth);
-    const observer = new ResizeObserver(() => setWidth(el.clientWidth));
-    observer.observe(el);
-    return () => observer.disconnect();
-  }, [ref]);
-  return width;
-}
 
 type Hover =
   | { kind: 'rater'; rater: string; x: number; y: number }

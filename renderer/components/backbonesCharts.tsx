@@ -5,9 +5,10 @@
  * d3 supplies the scales; React draws. The interval rows and strips are HTML positioned in percent (crisp at any
  * width); the learning curve is SVG sized to its box.
  */
-import { useLayoutEffect, useRef, useState, type RefObject } from 'react';
+import { useRef, useState } from 'react';
 import { scaleLinear, scaleLog } from 'd3-scale';
 import type { ProbeHeadName, ProbeMetricInterval, ProbeMetricName } from '../../core/api/types/probeReport.js';
+import { useWidth } from './useWidth.js';
 
 export interface MetricInfo {
   name: ProbeMetricName;
@@ -44,19 +45,6 @@ export function fmt(v: number | null | undefined, digits = 3): string {
   return Number(text) === 0 ? text.replace('-', '') : text;
 }
 
-/** The element's content width, following resizes (the view shares the window with the grid). */
-export function useWidth(ref: RefObject<HTMLElement | null>): number {
-  const [width, setWidth] = useState(0);
-  useLayoutEffect(() => {
-    const el = ref.current;
-    if (!el) return;
-    setWidth(el.clientWidth);
-    const observer = new ResizeObserver(() => setWidth(el.clientWidth));
-    observer.observe(el);
-    return () => observer.disconnect();
-  }, [ref]);
-  return width;
-}
 
 function clip(x: number, range: [number | null, number | null]): number {
   return Math.min(range[1] ?? Infinity, Math.max(range[0] ?? -Infinity, x));

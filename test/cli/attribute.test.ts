@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { runMiru, runMiruJson } from '../helpers/runMiru.js';
-import { tempDir } from '../helpers/paths.js';
+import { miruOk, runMiru, runMiruJson } from '../helpers/runMiru.js';
+import { synthCliLibrary } from '../helpers/synthLibrary.js';
 import { smallLibrary } from '../helpers/library.js';
 import { meanScoreCard, meanScoreModel } from '../helpers/tinyModels.js';
 import type { AttributionResult } from '../../core/analysis/featureAttribution.js';
@@ -14,25 +14,15 @@ import type { AttributionResult } from '../../core/analysis/featureAttribution.j
  * second model that was added but never scored.
  */
 const setup = (async () => {
-  const dir = tempDir();
-  const synth = path.join(dir, 'synth');
-  const db = path.join(dir, 'lib.db');
-  const ok = async (args: string[]) => {
-    const run = await runMiru(args);
-    assert.equal(run.code, 0, `miru ${args.join(' ')}: ${run.stderr}`);
-    return run;
-  };
-  await ok(['synth', synth, '--images', '120', '--raters', '24', '--seed', '3', '--size', '96']);
-  await ok(['index', path.join(synth, 'images'), '--db', db]);
-  await ok(['ratings', 'import', path.join(synth, 'ratings.csv'), '--db', db, '--scale', '1:5']);
+  const { dir, synth, db, truth } = await synthCliLibrary({ images: 120, raters: 24, seed: 3, size: 96 });
   const model = path.join(dir, 'mean.onnx');
   writeFileSync(model, meanScoreModel({ size: 16 }));
   const card = path.join(dir, 'card.json');
   writeFileSync(card, JSON.stringify(meanScoreCard('mean', 16)));
-  await ok(['models', 'add', model, '--db', db, '--card', card]);
-  await ok(['models', 'add', model, '--db', db, '--card', card, '--name', 'idle']);
-  await ok(['score', '--db', db, '--model', 'mean', '--ep', 'cpu']);
-  return { dir, synth, db, truth: path.join(synth, 'truth.json') };
+  await miruOk(['models', 'add', model, '--db', db, '--card', card]);
+  await miruOk(['models', 'add', model, '--db', db, '--card', card, '--name', 'idle']);
+  await miruOk(['score', '--db', db, '--model', 'mean', '--ep', 'cpu']);
+  return { dir, synth, db, truth };
 })();
 
 test('raters groups: set from a synth truth.json, list, refuse a file naming an unknown rater', async () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { runMiru, runMiruJson } from '../helpers/runMiru.js';
+import { miruOk, runMiru, runMiruJson } from '../helpers/runMiru.js';
 import { repoRoot, tempDir } from '../helpers/paths.js';
 import { writeTestImage } from '../helpers/images.js';
 
@@ -19,7 +19,7 @@ interface Link {
 async function embeddedLibrary() {
   const dir = tempDir();
   const synth = path.join(dir, 'synth');
-  assert.equal((await runMiru(['synth', synth, '--images', '24', '--raters', '2', '--seed', '5'])).code, 0);
+  await miruOk(['synth', synth, '--images', '24', '--raters', '2', '--seed', '5']);
   const images = path.join(synth, 'images');
   const original = readdirSync(images).filter((f) => f.endsWith('.png')).sort()[0];
   copyFileSync(path.join(images, original), path.join(images, `copy-${original}`));
@@ -30,10 +30,8 @@ async function embeddedLibrary() {
     ['index', images, '--db', db],
     ['models', 'add', path.join(repoRoot, 'assets/models/miru-convnext-s.onnx'), '--db', db],
     ['embed', '--db', db, '--model', 'miru-convnext-s', '--ep', 'cpu'],
-  ]) {
-    const run = await runMiru(args);
-    assert.equal(run.code, 0, `${args.join(' ')}: ${run.stderr}`);
-  }
+  ])
+    await miruOk(args);
   return { dir, images, db, original, copy: `copy-${original}`, small: `small-${original}`, count: 26 };
 }
 

@@ -6,20 +6,15 @@ import sharp from 'sharp';
 import { openLibrary } from '../../core/library/openLibrary.js';
 import { readSaliency } from '../../core/explain/explainLibrary.js';
 import { runMiru, runMiruJson } from '../helpers/runMiru.js';
+import { synthCliLibrary } from '../helpers/synthLibrary.js';
 import { repoRoot, tempDir } from '../helpers/paths.js';
 
 const convnext = path.join(repoRoot, 'assets/models/miru-convnext-s.onnx');
 
 /** A small synth library (with truth.json) and the bundled ConvNeXt added to it. */
 async function synthLibrary(images: number): Promise<{ dir: string; db: string; data: string }> {
-  const dir = tempDir();
-  const data = path.join(dir, 'synth');
-  const db = path.join(dir, 'lib.db');
-  assert.equal((await runMiru(['synth', data, '--images', String(images), '--raters', '3', '--seed', '4', '--size', '160'])).code, 0);
-  assert.equal((await runMiru(['index', path.join(data, 'images'), '--db', db])).code, 0);
-  const added = await runMiru(['models', 'add', convnext, '--db', db]);
-  assert.equal(added.code, 0, added.stderr);
-  return { dir, db, data };
+  const { dir, db, synth } = await synthCliLibrary({ images, raters: 3, seed: 4, size: 160, ratings: false, models: [{ name: 'miru-convnext-s' }] });
+  return { dir, db, data: synth };
 }
 
 test('miru explain <image>: the JSON result, the same JSON in --out, and an overlay at the original size', async () => {

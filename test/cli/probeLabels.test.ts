@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { runMiru, runMiruJson } from '../helpers/runMiru.js';
-import { repoRoot, tempDir } from '../helpers/paths.js';
+import { synthCliLibrary } from '../helpers/synthLibrary.js';
 import { openLibrary } from '../../core/library/openLibrary.js';
 import { listAnalyses, readAnalysisValues, saveAnalysis } from '../../core/analysis/analysisStore.js';
 import type { ProbeLabelsResult } from '../../core/analysis/probeLabels.js';
@@ -12,24 +12,13 @@ import type { ProbeLabelsResult } from '../../core/analysis/probeLabels.js';
  * A synthetic library with two backbones, made the way a user would: `miru synth`, `index`, `ratings import`,
  * the two bundled tiny models added and `miru embed`ded. Runs 1 and 2 are miru-convnext-s and miru-vit-s.
  */
-const setup = (async () => {
-  const dir = tempDir();
-  const synth = path.join(dir, 'synth');
-  const db = path.join(dir, 'lib.db');
-  const ok = async (args: string[]) => {
-    const run = await runMiru(args);
-    assert.equal(run.code, 0, `miru ${args.join(' ')}: ${run.stderr}`);
-    return run;
-  };
-  await ok(['synth', synth, '--images', '120', '--raters', '16', '--seed', '5', '--size', '96']);
-  await ok(['index', path.join(synth, 'images'), '--db', db]);
-  await ok(['ratings', 'import', path.join(synth, 'ratings.csv'), '--db', db, '--scale', '1:5']);
-  for (const model of ['miru-convnext-s', 'miru-vit-s']) {
-    await ok(['models', 'add', path.join(repoRoot, 'assets/models', `${model}.onnx`), '--db', db]);
-    await ok(['embed', '--db', db, '--model', model, '--ep', 'cpu']);
-  }
-  return { dir, synth, db, truth: path.join(synth, 'truth.json') };
-})();
+const setup = synthCliLibrary({
+  images: 120,
+  raters: 16,
+  seed: 5,
+  size: 96,
+  models: [{ name: 'miru-convnext-s', embed: true }, { name: 'miru-vit-s', embed: true }],
+});
 
 function probeCount(db: string): number {
   const lib = openLibrary(db, { mustExist: true });

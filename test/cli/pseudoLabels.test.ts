@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { runMiru, runMiruJson } from '../helpers/runMiru.js';
-import { repoRoot, tempDir } from '../helpers/paths.js';
+import { synthCliLibrary } from '../helpers/synthLibrary.js';
 import type { PseudoLabelReport } from '../../core/analysis/pseudoLabels.js';
 
 const IMAGES = 120;
@@ -13,26 +12,14 @@ const RATED = 80;
  * A synthetic library made as a user would: `miru synth`, `index`, the ratings of the first 80 images only (the
  * other 40 are the unrated ones to pseudo-label), the bundled ConvNeXt model added, embedded and scored.
  */
-const setup = (async () => {
-  const dir = tempDir();
-  const synth = path.join(dir, 'synth');
-  const db = path.join(dir, 'lib.db');
-  const ok = async (args: string[]) => {
-    const run = await runMiru(args);
-    assert.equal(run.code, 0, `miru ${args.join(' ')}: ${run.stderr}`);
-    return run;
-  };
-  await ok(['synth', synth, '--images', String(IMAGES), '--raters', '16', '--seed', '5', '--size', '96']);
-  await ok(['index', path.join(synth, 'images'), '--db', db]);
-  const [header, ...rows] = readFileSync(path.join(synth, 'ratings.csv'), 'utf8').trim().split('\n');
-  const rated = rows.filter((line) => Number(/^img_(\d+)/.exec(line)![1]) <= RATED);
-  writeFileSync(path.join(dir, 'some-ratings.csv'), [header, ...rated].join('\n'));
-  await ok(['ratings', 'import', path.join(dir, 'some-ratings.csv'), '--db', db, '--scale', '1:5']);
-  await ok(['models', 'add', path.join(repoRoot, 'assets/models/miru-convnext-s.onnx'), '--db', db]);
-  await ok(['embed', '--db', db, '--model', 'miru-convnext-s', '--ep', 'cpu']);
-  await ok(['score', '--db', db, '--model', 'miru-convnext-s', '--ep', 'cpu']);
-  return { dir, db };
-})();
+const setup = synthCliLibrary({
+  images: IMAGES,
+  raters: 16,
+  seed: 5,
+  size: 96,
+  ratings: (line) => Number(/^img_(\d+)/.exec(line)![1]) <= RATED,
+  models: [{ name: 'miru-convnext-s', embed: true, score: true }],
+});
 
 test('pseudo-labels by propagation: every unrated image labelled, a held-out check, stored; text and JSON', async () => {
   const { db } = await setup;

@@ -1,30 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { runMiru, runMiruJson } from '../helpers/runMiru.js';
-import { repoRoot, tempDir } from '../helpers/paths.js';
+import { synthCliLibrary } from '../helpers/synthLibrary.js';
 import { openLibrary } from '../../core/library/openLibrary.js';
 import { getAnalysis, listAnalyses, readAnalysisValues } from '../../core/analysis/analysisStore.js';
 import type { RaterModelsResult } from '../../core/analysis/raterModels.js';
 
 /** `miru synth` (with spammers among the raters), index, ratings, one embedded backbone. */
-const setup = (async () => {
-  const dir = tempDir();
-  const synth = path.join(dir, 'synth');
-  const db = path.join(dir, 'lib.db');
-  const ok = async (args: string[]) => {
-    const run = await runMiru(args);
-    assert.equal(run.code, 0, `miru ${args.join(' ')}: ${run.stderr}`);
-    return run;
-  };
-  await ok(['synth', synth, '--images', '150', '--raters', '16', '--seed', '7', '--size', '96']);
-  await ok(['index', path.join(synth, 'images'), '--db', db]);
-  await ok(['ratings', 'import', path.join(synth, 'ratings.csv'), '--db', db, '--scale', '1:5']);
-  await ok(['models', 'add', path.join(repoRoot, 'assets/models/miru-vit-s.onnx'), '--db', db]);
-  await ok(['embed', '--db', db, '--model', 'miru-vit-s', '--ep', 'cpu']);
-  return { db, truth: path.join(synth, 'truth.json') };
-})();
+const setup = synthCliLibrary({ images: 150, raters: 16, seed: 7, size: 96, models: [{ name: 'miru-vit-s', embed: true }] });
 
 function ratingCounts(db: string): Map<string, number> {
   const lib = openLibrary(db, { mustExist: true });

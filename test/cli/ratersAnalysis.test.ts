@@ -3,9 +3,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { runMiru, runMiruJson } from '../helpers/runMiru.js';
-import { repoRoot } from '../helpers/paths.js';
+import { synthCliLibrary } from '../helpers/synthLibrary.js';
 import { smallLibrary } from '../helpers/library.js';
-import { tempDir } from '../helpers/paths.js';
 import { openLibrary } from '../../core/library/openLibrary.js';
 import { listAnalyses, readAnalysisValues } from '../../core/analysis/analysisStore.js';
 import { krippendorffAlpha } from '../../core/analysis/krippendorffAlpha.js';
@@ -19,19 +18,7 @@ import type { SynthTruth } from '../../core/synth/truthFile.js';
  * raterClusters.test.ts for the sizes where they do not).
  */
 const setup = (async () => {
-  const dir = tempDir();
-  const synth = path.join(dir, 'synth');
-  const db = path.join(dir, 'lib.db');
-  const ok = async (args: string[]) => {
-    const run = await runMiru(args);
-    assert.equal(run.code, 0, `miru ${args.join(' ')}: ${run.stderr}`);
-  };
-  await ok(['synth', synth, '--images', '400', '--raters', '60', '--seed', '5', '--size', '64']);
-  await ok(['index', path.join(synth, 'images'), '--db', db]);
-  await ok(['ratings', 'import', path.join(synth, 'ratings.csv'), '--db', db, '--scale', '1:5']);
-  await ok(['models', 'add', path.join(repoRoot, 'assets/models/miru-convnext-s.onnx'), '--db', db]);
-  await ok(['score', '--db', db, '--model', 'miru-convnext-s', '--ep', 'cpu']);
-  const truth = path.join(synth, 'truth.json');
+  const { dir, synth, db, truth } = await synthCliLibrary({ images: 400, raters: 60, seed: 5, size: 64, models: [{ name: 'miru-convnext-s', score: true }] });
   return { dir, synth, db, truth, truthJson: JSON.parse(readFileSync(truth, 'utf8')) as SynthTruth };
 })();
 

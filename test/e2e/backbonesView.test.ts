@@ -10,16 +10,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import type { ProbeReports } from '../../core/api/types/probeReport.js';
-import { repoRoot, tempDir } from '../helpers/paths.js';
-import { runMiru } from '../helpers/runMiru.js';
-import { chromiumMissing, launchChromium } from './support/browser.js';
+import { tempDir } from '../helpers/paths.js';
+import { miruOk } from '../helpers/runMiru.js';
+import { synthCliLibrary } from '../helpers/synthLibrary.js';
 import type { PageDocument } from './support/pageDom.js';
-import { makeE2eLibrary, type E2eLibrary } from './support/e2eLibrary.js';
+import { E2E_LAYOUT, makeE2eLibrary, type E2eLibrary } from './support/e2eLibrary.js';
 import { startServe, type ServeHandle } from './support/miruServe.js';
+import { openPage, openWorkbench, workbenchMissing, type Workbench } from './support/workbench.js';
+import { screenshot } from './support/screenshots.js';
 import { BackbonesPage } from './pages/backbonesPage.js';
 import { GridPage } from './pages/gridPage.js';
 import { JobsPanel } from './pages/jobsPanel.js';
@@ -27,39 +27,25 @@ import { SamplePage } from './pages/samplePage.js';
 
 declare const document: PageDocument;
 
-const OUTPUT = path.join(repoRoot, 'test-output', 'e2e');
-const DOCS = path.join(repoRoot, 'docs', 'screenshots');
-const missing = chromiumMissing() ?? (existsSync(path.join(repoRoot, 'dist/renderer/index.html')) ? null : 'the UI is not built (npm run build)');
+const missing = workbenchMissing();
 const METRICS = ['spearman', 'pearson', 'qwk', 'accuracy', 'mae', 'emd'] as const;
 const LOWER_IS_BETTER = new Set(['mae', 'emd']);
 const OUTLIERS = [3, 9, 14, 22, 30, 41];
 
-/** Screenshots for test-output/e2e/; the ones the docs show (`docs`) also go to docs/screenshots/ when asked. */
-async function screenshot(page: Page, name: string, docs = false): Promise<void> {
-  mkdirSync(OUTPUT, { recursive: true });
-  const file = path.join(OUTPUT, `${name}.png`);
-  await page.screenshot({ path: file });
-  if (docs && process.env.MIRU_UPDATE_SCREENSHOTS === '1') {
-    mkdirSync(DOCS, { recursive: true });
-    copyFileSync(file, path.join(DOCS, `${name}.png`));
-  }
-}
-
-async function miru(args: string[]): Promise<string> {
-  const run = await runMiru(args);
-  assert.equal(run.code, 0, `miru ${args.join(' ')} failed:\n${run.stderr}`);
-  return run.stdout;
-}
+/** Only the overview and the curve with the cleaning table go to docs/screenshots/. */
+const DOCS = { docs: true };
+const TEST_ONLY = { docs: false };
 
 describe('Backbones view in Chromium against miru serve', { skip: missing ?? false, timeout: 240_000 }, () => {
   let library: E2eLibrary;
+  let workbench: Workbench;
   let serve: ServeHandle;
   let browser: Browser;
   let page: Page;
+  let pageErrors: string[];
   let view: BackbonesPage;
   let jobs: JobsPanel;
   let grid: GridPage;
-  const pageErrors: string[] = [];
 
   async function api(): Promise<ProbeReports> {
     const response = await fetch(`${serve.origin}/api/probeReports`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-miru-token': serve.token }, body: '{}' });
@@ -72,14 +58,11 @@ describe('Backbones view in Chromium against miru serve', { skip: missing ?? fal
 
   before(async () => {
     library = await makeE2eLibrary(48);
-    for (const model of ['miru-convnext-s', 'miru-vit-s']) await miru(['embed', '--db', library.dbPath, '--model', model, '--ep', 'cpu']);
-    await miru(['tag', 'add', 'outlier', ...OUTLIERS.map(String), '--db', library.dbPath]);
-    await miru(['rater-models', '--db', library.dbPath, '--embedding', 'miru-vit-s', '--min-ratings', '10']);
-    serve = await startServe(library.dbPath);
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.setDefaultTimeout(15_000);
-    page.on('pageerror', (e) => pageErrors.push(e.message));
+    for (const model of ['miru-convnext-s', 'miru-vit-s']) await miruOk(['embed', '--db', library.dbPath, '--model', model, '--ep', 'cpu']);
+    await miruOk(['tag', 'add', 'outlier', ...OUTLIERS.map(String), '--db', library.dbPath]);
+    await miruOk(['rater-models', '--db', library.dbPath, '--embedding', 'miru-vit-s', '--min-ratings', '10']);
+    workbench = await openWorkbench(library.dbPath, { timeoutMs: 15_000 });
+    ({ serve, browser, page, pageErrors } = workbench);
     view = new BackbonesPage(page);
     jobs = new JobsPanel(page);
     grid = new GridPage(page);
@@ -89,8 +72,7 @@ describe('Backbones view in Chromium against miru serve', { skip: missing ?? fal
   });
 
   after(async () => {
-    await browser?.close();
-    await serve?.stop();
+    await workbench?.close();
   });
 
   test('before any probe the view says so and offers to run one; the rater models are already there', async () => {
@@ -104,7 +86,7 @@ describe('Backbones view in Chromium against miru serve', { skip: missing ?? fal
     for (const m of shown) assert.equal(m.spearman, stored.models.find((s) => s.name === m.name)!.spearman);
     assert.deepEqual(await view.ids('disputed'), stored.disputed.map((d) => d.id));
     await view.waitThumbnails('disputed');
-    await screenshot(page, 'backbones-empty');
+    await screenshot(page, 'backbones-empty', TEST_ONLY);
   });
 
   test('a probe started from the jobs drawer runs in the server and the view shows every backbone with the API numbers', async () => {
@@ -116,7 +98,7 @@ describe('Backbones view in Chromium against miru serve', { skip: missing ?? fal
     for (let i = 0; i < 2; i++) assert.ok(await boxes.nth(i).isChecked(), 'both embeddings are picked by default');
     await page.fill('[data-testid=job-curve]', '10, 20, 30');
     await page.fill('[data-testid=job-exclude]', 'outlier');
-    await screenshot(page, 'backbones-probe-job');
+    await screenshot(page, 'backbones-probe-job', TEST_ONLY);
     const before = await jobs.jobIds();
     await page.click('[data-testid=job-start]');
     await page.waitForFunction((n) => document.querySelectorAll('[data-testid=job]').length > n, before.length);
@@ -170,11 +152,11 @@ describe('Backbones view in Chromium against miru serve', { skip: missing ?? fal
     await view.waitThumbnails('disagreement');
     assert.deepEqual(await errorToasts(), []);
     await page.locator('[data-testid=toast] button[aria-label=Dismiss]').first().click({ timeout: 1000 }).catch(() => undefined);
-    await screenshot(page, 'backbones', true);
+    await screenshot(page, 'backbones', DOCS);
     await view.scrollTo('curve-section');
-    await screenshot(page, 'backbones-curve', true);
+    await screenshot(page, 'backbones-curve', DOCS);
     await view.scrollTo('disagreement-section');
-    await screenshot(page, 'backbones-disagreements');
+    await screenshot(page, 'backbones-disagreements', TEST_ONLY);
   });
 
   test('a disputed image opens in the sample view, and the list can be shown in the grid', async () => {
@@ -194,16 +176,10 @@ describe('Backbones view in Chromium against miru serve', { skip: missing ?? fal
   });
 
   test('a library without embeddings says to embed one first, and offers the embed job', async () => {
-    const dir = tempDir('miru-e2e-bare-');
-    const data = path.join(dir, 'data');
-    const dbPath = path.join(dir, 'library.db');
-    await miru(['synth', data, '--images', '8', '--raters', '3', '--seed', '2']);
-    await miru(['index', path.join(data, 'images'), '--db', dbPath]);
+    const { db: dbPath } = await synthCliLibrary({ images: 8, raters: 3, seed: 2, ratings: false, dir: tempDir('miru-e2e-bare-'), ...E2E_LAYOUT });
     const bare = await startServe(dbPath);
     try {
-      const other = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-      const errors: string[] = [];
-      other.on('pageerror', (e) => errors.push(e.message));
+      const { page: other, errors } = await openPage(browser);
       const url = new URL(bare.url);
       url.searchParams.set('view', 'backbones');
       await other.goto(url.toString());
@@ -211,7 +187,7 @@ describe('Backbones view in Chromium against miru serve', { skip: missing ?? fal
       await notice.waitFor();
       assert.match((await notice.textContent()) ?? '', /No embeddings yet.*Embed the library with a model first/);
       assert.ok(await other.locator('[data-testid=run-probe]').isDisabled(), 'nothing to probe yet');
-      await screenshot(other, 'backbones-no-embeddings');
+      await screenshot(other, 'backbones-no-embeddings', TEST_ONLY);
       await notice.locator('button').click();
       await other.locator('[data-testid=jobs-panel]').waitFor();
       assert.equal(await other.getAttribute('[data-testid=job-kind-embed]', 'aria-checked'), 'true');

@@ -6,30 +6,24 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { repoRoot, tempDir } from '../helpers/paths.js';
-import { runMiru } from '../helpers/runMiru.js';
-import { chromiumMissing, launchChromium } from './support/browser.js';
+import { miruOk } from '../helpers/runMiru.js';
+import { synthCliLibrary } from '../helpers/synthLibrary.js';
+import { launchChromium } from './support/browser.js';
 import { startServe, type ServeHandle } from './support/miruServe.js';
+import { openPage, workbenchMissing } from './support/workbench.js';
+import { screenshot } from './support/screenshots.js';
+import { E2E_LAYOUT } from './support/e2eLibrary.js';
 import { GridPage } from './pages/gridPage.js';
 import { EmptyStatesPage } from './pages/emptyStatesPage.js';
 import { SamplePage } from './pages/samplePage.js';
 
-const OUTPUT = path.join(repoRoot, 'test-output', 'e2e');
-const missing = chromiumMissing() ?? (existsSync(path.join(repoRoot, 'dist/renderer/index.html')) ? null : 'the UI is not built (npm run build)');
-
-async function screenshot(page: Page, name: string): Promise<void> {
-  mkdirSync(OUTPUT, { recursive: true });
-  await page.screenshot({ path: path.join(OUTPUT, `${name}.png`) });
-}
-
-async function miru(args: string[]): Promise<string> {
-  const run = await runMiru(args);
-  assert.equal(run.code, 0, `miru ${args.join(' ')} failed:\n${run.stderr}`);
-  return run.stdout;
-}
+const missing = workbenchMissing();
+/** These pictures are for test-output/e2e/ only, never the docs. */
+const TEST_ONLY = { docs: false };
 
 describe('empty states in Chromium against miru serve', { skip: missing ?? false, timeout: 120_000 }, () => {
   let browser: Browser;
@@ -48,10 +42,7 @@ describe('empty states in Chromium against miru serve', { skip: missing ?? false
   async function open(dbPath: string): Promise<{ page: Page; grid: GridPage; empty: EmptyStatesPage; errors: string[] }> {
     const serve = await startServe(dbPath);
     serves.push(serve);
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.setDefaultTimeout(10_000);
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
+    const { page, errors } = await openPage(browser, { timeoutMs: 10_000 });
     await page.goto(serve.url);
     return { page, grid: new GridPage(page), empty: new EmptyStatesPage(page), errors };
   }
@@ -71,7 +62,7 @@ describe('empty states in Chromium against miru serve', { skip: missing ?? false
     assert.match(await empty.text('[data-testid=sidebar-empty]'), /No images to filter yet/);
     assert.equal(await empty.sidebarFields(), 0);
     assert.deepEqual(await empty.errorToasts(), []);
-    await screenshot(page, 'empty-library');
+    await screenshot(page, 'empty-library', TEST_ONLY);
 
     // The notice's button opens the jobs drawer on an index job; the models drawer says how to add one.
     await page.click('[data-testid=empty-library] button');
@@ -87,14 +78,14 @@ describe('empty states in Chromium against miru serve', { skip: missing ?? false
     const folder = path.join(dir, 'images');
     mkdirSync(folder);
     writeFileSync(path.join(folder, 'broken.png'), 'this is not a PNG file');
-    await miru(['index', folder, '--db', dbPath]);
+    await miruOk(['index', folder, '--db', dbPath]);
     await page.reload();
     await grid.waitReady(0);
     const broken = await empty.notice('empty-filtered');
     assert.equal(broken.heading, 'No readable images');
     assert.match(broken.text, /Every indexed file \(1\) could not be read or is missing on disk/);
     assert.equal(await page.locator('[data-testid=empty-library]').count(), 0);
-    await screenshot(page, 'empty-unreadable');
+    await screenshot(page, 'empty-unreadable', TEST_ONLY);
     await grid.afterChange(() => page.click('[data-testid=empty-filtered] button'));
     assert.equal(await grid.count(), 1);
     assert.match(await empty.text('.tile[data-index="0"]'), /error: broken\.png/);
@@ -104,11 +95,7 @@ describe('empty states in Chromium against miru serve', { skip: missing ?? false
   });
 
   test('images without models: the grid has no score badges, and every place scores would be says where they come from', async () => {
-    const dir = tempDir('miru-e2e-nomodels-');
-    const data = path.join(dir, 'data');
-    const dbPath = path.join(dir, 'library.db');
-    await miru(['synth', data, '--images', '12', '--raters', '3', '--seed', '4']);
-    await miru(['index', path.join(data, 'images'), '--db', dbPath]);
+    const { db: dbPath } = await synthCliLibrary({ images: 12, raters: 3, seed: 4, ratings: false, dir: tempDir('miru-e2e-nomodels-'), ...E2E_LAYOUT });
     const { page, grid, empty, errors } = await open(dbPath);
     await grid.waitReady(0);
     assert.equal(await grid.count(), 12);
@@ -120,7 +107,7 @@ describe('empty states in Chromium against miru serve', { skip: missing ?? false
     assert.ok(!(await empty.optionTexts('[data-testid=sort-field]')).some((o) => /score/i.test(o)), 'nothing to sort by score');
     assert.match(await empty.text('[data-testid=scores-empty]'), /No scores yet: add a model in Models, then score the library from Jobs/);
     assert.deepEqual(await empty.errorToasts(), []);
-    await screenshot(page, 'empty-no-models');
+    await screenshot(page, 'empty-no-models', TEST_ONLY);
 
     // The sample view: no overlay, no scores, no ratings, each with what to do.
     await grid.open(0);
@@ -131,7 +118,7 @@ describe('empty states in Chromium against miru serve', { skip: missing ?? false
     assert.match(await empty.text('[data-testid=sample-view]'), /No models yet, so nothing to explain/);
     assert.match(await empty.text('[data-testid=scores]'), /No scores yet: there are no models\. Add one in Models, then score the library from Jobs/);
     assert.match(await empty.text('[data-testid=ratings]'), /No ratings for this image\. .*miru ratings import/);
-    await screenshot(page, 'empty-no-models-sample');
+    await screenshot(page, 'empty-no-models-sample', TEST_ONLY);
     // Its Models link opens the models drawer.
     await page.click('[data-testid=scores] button.link');
     assert.match(await empty.text('[data-testid=models-panel]'), /No models yet/);
@@ -144,10 +131,10 @@ describe('empty states in Chromium against miru serve', { skip: missing ?? false
     await page.click('[data-testid=job-kind-score]');
     assert.match(await empty.text('[data-testid=jobs-panel]'), /No models yet: add one in Models/);
     assert.equal(await page.isDisabled('[data-testid=job-start]'), true);
-    await screenshot(page, 'empty-no-models-jobs');
+    await screenshot(page, 'empty-no-models-jobs', TEST_ONLY);
 
     // A model added but not run yet: its score field is listed, empty, and says how to fill it.
-    await miru(['models', 'add', path.join(repoRoot, 'assets/models/miru-convnext-s.onnx'), '--db', dbPath]);
+    await miruOk(['models', 'add', path.join(repoRoot, 'assets/models/miru-convnext-s.onnx'), '--db', dbPath]);
     await page.goto(page.url().replace(/[?#].*$/, ''));
     await grid.waitReady(0);
     assert.deepEqual(await empty.optionTexts('[data-testid=score-model]'), ['no score', 'miru-convnext-s']);
@@ -155,7 +142,7 @@ describe('empty states in Chromium against miru serve', { skip: missing ?? false
     assert.match(await empty.text('[data-field="score:miru-convnext-s"] .histogram-empty'), /miru-convnext-s has not scored any image yet: score the library from Jobs/);
     assert.match(await empty.openModels(), /scored\s*0 images/);
     assert.deepEqual(await empty.errorToasts(), []);
-    await screenshot(page, 'empty-unscored-model');
+    await screenshot(page, 'empty-unscored-model', TEST_ONLY);
     await page.click('[data-testid=models-panel] [aria-label="Close models"]');
     await grid.open(0);
     await sample.waitOpen();

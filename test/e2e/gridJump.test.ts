@@ -5,24 +5,21 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { parseListSort, queryImages } from '../../core/library/queryImages.js';
-import { repoRoot } from '../helpers/paths.js';
 import { listingLibrary } from '../helpers/listingLibrary.js';
-import { chromiumMissing, launchChromium } from './support/browser.js';
-import { startServe, type ServeHandle } from './support/miruServe.js';
+import type { ServeHandle } from './support/miruServe.js';
+import { openWorkbench, workbenchMissing, type Workbench } from './support/workbench.js';
 import { GridPage } from './pages/gridPage.js';
 
-const missing = chromiumMissing() ?? (existsSync(path.join(repoRoot, 'dist/renderer/index.html')) ? null : 'the UI is not built (npm run build)');
+const missing = workbenchMissing();
 const IMAGES = 20_000;
 
 declare const document: { querySelector(selector: string): { scrollTop: number; scrollHeight: number; clientHeight: number } | null };
 
 describe('grid jumps in Chromium against miru serve', { skip: missing ?? false, timeout: 120_000 }, () => {
+  let workbench: Workbench;
   let serve: ServeHandle;
-  let browser: Browser;
   let page: Page;
   let grid: GridPage;
   let walked: Map<string, number[]>;
@@ -43,10 +40,8 @@ describe('grid jumps in Chromium against miru serve', { skip: missing ?? false, 
       walked.set(sort, ids);
     }
     lib.db.close();
-    serve = await startServe(lib.dbPath);
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.setDefaultTimeout(15_000);
+    workbench = await openWorkbench(lib.dbPath, { viewport: { width: 1280, height: 800 }, timeoutMs: 15_000 });
+    ({ serve, page } = workbench);
     page.on('request', (request) => {
       if (!request.url().includes('/api/listImages')) return;
       const body = JSON.parse(request.postData() ?? '{}') as { after?: unknown; offset?: unknown };
@@ -56,8 +51,7 @@ describe('grid jumps in Chromium against miru serve', { skip: missing ?? false, 
   });
 
   after(async () => {
-    await browser?.close();
-    await serve?.stop();
+    await workbench?.close();
   });
 
   /** Sets the scrollbar to `fraction` of its range and waits for the tiles there to show their images. */

@@ -8,15 +8,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { IssueItemsResult, IssueSummary } from '../../core/api/types/issues.js';
 import { openLibrary } from '../../core/library/openLibrary.js';
-import { runMiru } from '../helpers/runMiru.js';
-import { repoRoot } from '../helpers/paths.js';
-import { chromiumMissing, launchChromium } from './support/browser.js';
-import { startServe, type ServeHandle } from './support/miruServe.js';
+import { miruOk } from '../helpers/runMiru.js';
+import type { ServeHandle } from './support/miruServe.js';
+import { openWorkbench, workbenchMissing, type Workbench } from './support/workbench.js';
+import { dismissToasts, screenshot as saveScreenshot } from './support/screenshots.js';
+import { eventually as eventuallyWithin } from './support/waits.js';
 import { makeE2eLibrary, type E2eLibrary } from './support/e2eLibrary.js';
 import { GridPage } from './pages/gridPage.js';
 import { IssuesPage } from './pages/issuesPage.js';
@@ -25,22 +24,13 @@ import type { PageDocument } from './support/pageDom.js';
 
 declare const document: PageDocument;
 
-const OUTPUT = path.join(repoRoot, 'test-output', 'e2e');
-const DOCS = path.join(repoRoot, 'docs', 'screenshots');
 const MODEL = 'miru-convnext-s';
-const missing = chromiumMissing() ?? (existsSync(path.join(repoRoot, 'dist/renderer/index.html')) ? null : 'the UI is not built (npm run build)');
+const missing = workbenchMissing();
 
 async function screenshot(page: Page, name: string): Promise<void> {
   // Notices fade on their own; close them so they do not cover the list.
-  const close = page.locator('[data-testid=toast] button[aria-label=Dismiss]').first();
-  while ((await close.count()) > 0) await close.click({ timeout: 1000 }).catch(() => undefined);
-  mkdirSync(OUTPUT, { recursive: true });
-  const file = path.join(OUTPUT, `${name}.png`);
-  await page.screenshot({ path: file });
-  if (process.env.MIRU_UPDATE_SCREENSHOTS === '1') {
-    mkdirSync(DOCS, { recursive: true });
-    copyFileSync(file, path.join(DOCS, `${name}.png`));
-  }
+  await dismissToasts(page);
+  await saveScreenshot(page, name);
 }
 
 function taggedInDb(dbPath: string, tag: string): number[] {
@@ -52,30 +42,17 @@ function taggedInDb(dbPath: string, tag: string): number[] {
   }
 }
 
-async function eventually<T>(probe: () => T | Promise<T>, ok: (value: T) => boolean, what: string, timeout = 8000): Promise<T> {
-  const until = Date.now() + timeout;
-  let value = await probe();
-  while (!ok(value)) {
-    if (Date.now() > until) assert.fail(`${what}: still ${JSON.stringify(value)} after ${timeout} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-    value = await probe();
-  }
-  return value;
-}
-
-async function miru(args: string[]): Promise<void> {
-  const run = await runMiru(args);
-  assert.equal(run.code, 0, `miru ${args.join(' ')} failed:\n${run.stderr}`);
-}
+/** This view's updates wait on the server's jobs and refreshes: allow 8 s unless a test asks for less. */
+const eventually = <T>(probe: () => T | Promise<T>, ok: (value: T) => boolean, what: string, timeout = 8000) => eventuallyWithin(probe, ok, what, timeout);
 
 describe('Issues view in Chromium against miru serve', { skip: missing ?? false, timeout: 180_000 }, () => {
   let library: E2eLibrary;
+  let workbench: Workbench;
   let serve: ServeHandle;
-  let browser: Browser;
   let page: Page;
+  let pageErrors: string[];
   let issues: IssuesPage;
   let grid: GridPage;
-  const pageErrors: string[] = [];
 
   /** The API the page talks to, called the way the page calls it. */
   async function api<T>(method: string, input: unknown): Promise<T> {
@@ -93,21 +70,17 @@ describe('Issues view in Chromium against miru serve', { skip: missing ?? false,
 
   before(async () => {
     library = await makeE2eLibrary(48);
-    await miru(['embed', '--db', library.dbPath, '--model', MODEL, '--ep', 'cpu']);
-    await miru(['issues', '--db', library.dbPath, '--embedding', MODEL, '--folds', '3']);
-    await miru(['outliers', '--db', library.dbPath, '--embedding', MODEL, '--k', '5']);
-    serve = await startServe(library.dbPath);
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.setDefaultTimeout(15_000);
-    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await miruOk(['embed', '--db', library.dbPath, '--model', MODEL, '--ep', 'cpu']);
+    await miruOk(['issues', '--db', library.dbPath, '--embedding', MODEL, '--folds', '3']);
+    await miruOk(['outliers', '--db', library.dbPath, '--embedding', MODEL, '--k', '5']);
+    workbench = await openWorkbench(library.dbPath, { timeoutMs: 15_000 });
+    ({ serve, page, pageErrors } = workbench);
     issues = new IssuesPage(page);
     grid = new GridPage(page);
   });
 
   after(async () => {
-    await browser?.close();
-    await serve?.stop();
+    await workbench?.close();
   });
 
   test('the categories show the counts the API gives; a never-computed one offers its job', async () => {

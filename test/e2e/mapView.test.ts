@@ -6,29 +6,27 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { mkdirSync, copyFileSync } from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { openLibrary } from '../../core/library/openLibrary.js';
 import { embedLibrary } from '../../core/models/embedLibrary.js';
 import { projectEmbeddingRun } from '../../core/analysis/projections.js';
-import { repoRoot } from '../helpers/paths.js';
-import { chromiumMissing, launchChromium } from './support/browser.js';
-import { startServe, type ServeHandle } from './support/miruServe.js';
+import { chromiumMissing } from './support/browser.js';
+import type { ServeHandle } from './support/miruServe.js';
+import { openWorkbench, type Workbench } from './support/workbench.js';
+import { screenshot } from './support/screenshots.js';
 import { makeE2eLibrary, type E2eLibrary } from './support/e2eLibrary.js';
 import { GridPage } from './pages/gridPage.js';
 import { MapPage } from './pages/mapPage.js';
 
-const OUTPUT = path.join(repoRoot, 'test-output', 'e2e');
 const missing = chromiumMissing();
 
 describe('the map view in Chromium against miru serve', { skip: missing ?? false, timeout: 120_000 }, () => {
   let library: E2eLibrary;
+  let workbench: Workbench;
   let serve: ServeHandle;
-  let browser: Browser;
   let page: Page;
+  let pageErrors: string[];
   let ids: number[];
-  const pageErrors: string[] = [];
 
   before(async () => {
     library = await makeE2eLibrary();
@@ -40,16 +38,12 @@ describe('the map view in Chromium against miru serve', { skip: missing ?? false
     } finally {
       db.close();
     }
-    serve = await startServe(library.dbPath);
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.setDefaultTimeout(15_000);
-    page.on('pageerror', (e) => pageErrors.push(e.message));
+    workbench = await openWorkbench(library.dbPath, { timeoutMs: 15_000 });
+    ({ serve, page, pageErrors } = workbench);
   });
 
   after(async () => {
-    await browser?.close();
-    await serve?.stop();
+    await workbench?.close();
   });
 
   test('points are drawn, coloured with a legend, and hovering one shows its thumbnail', async () => {
@@ -102,10 +96,7 @@ describe('the map view in Chromium against miru serve', { skip: missing ?? false
     await grid.click(1, ['Control']);
     await page.waitForFunction(() => (globalThis as unknown as { miruMap: { highlightedCount: number } }).miruMap.highlightedCount === 2);
     assert.equal(await map.highlightedCount(), 2);
-    mkdirSync(OUTPUT, { recursive: true });
-    const file = path.join(OUTPUT, 'map.png');
-    await page.screenshot({ path: file });
-    if (process.env.MIRU_UPDATE_SCREENSHOTS === '1') copyFileSync(file, path.join(repoRoot, 'docs', 'screenshots', 'map.png'));
+    await screenshot(page, 'map');
 
     // Clearing the selection brings every image back.
     const before = await grid.generation();

@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { interpolateViridis } from 'd3-scale-chromatic';
@@ -18,32 +18,17 @@ import { SeededRandom } from '../../core/synth/random.js';
 import { drawAttributes } from '../../core/synth/attributes.js';
 import { groupWeights, preferenceGroupNames, quantilePositions, weightedScore, type PreferenceGroup } from '../../core/synth/aestheticTruth.js';
 import { makeRaters, simulateRatings } from '../../core/synth/raters.js';
-import { repoRoot, tempDir } from '../helpers/paths.js';
-import { runMiru } from '../helpers/runMiru.js';
-import { chromiumMissing, launchChromium } from './support/browser.js';
+import { tempDir } from '../helpers/paths.js';
+import { miruOk } from '../helpers/runMiru.js';
+import { synthCliLibrary } from '../helpers/synthLibrary.js';
 import { startServe, type ServeHandle } from './support/miruServe.js';
+import { openPage, openWorkbench, workbenchMissing, type Workbench } from './support/workbench.js';
+import { screenshot } from './support/screenshots.js';
+import { E2E_LAYOUT } from './support/e2eLibrary.js';
 import { GridPage } from './pages/gridPage.js';
 import { RatersPage } from './pages/ratersPage.js';
 
-const OUTPUT = path.join(repoRoot, 'test-output', 'e2e');
-const DOCS = path.join(repoRoot, 'docs', 'screenshots');
-const missing = chromiumMissing() ?? (existsSync(path.join(repoRoot, 'dist/renderer/index.html')) ? null : 'the UI is not built (npm run build)');
-
-async function screenshot(page: Page, name: string): Promise<void> {
-  mkdirSync(OUTPUT, { recursive: true });
-  const file = path.join(OUTPUT, `${name}.png`);
-  await page.screenshot({ path: file });
-  if (process.env.MIRU_UPDATE_SCREENSHOTS === '1') {
-    mkdirSync(DOCS, { recursive: true });
-    copyFileSync(file, path.join(DOCS, `${name}.png`));
-  }
-}
-
-async function miru(args: string[]): Promise<string> {
-  const run = await runMiru(args);
-  assert.equal(run.code, 0, `miru ${args.join(' ')} failed:\n${run.stderr}`);
-  return run.stdout;
-}
+const missing = workbenchMissing();
 
 function dbValue<T>(dbPath: string, sql: string, ...params: unknown[]): T {
   const db = openLibrary(dbPath, { readonly: true });
@@ -61,12 +46,13 @@ function hexRgb(hex: string): [number, number, number] {
 describe('Raters view in Chromium against miru serve', { skip: missing ?? false, timeout: 180_000 }, () => {
   let dir: string;
   let dbPath: string;
+  let workbench: Workbench;
   let serve: ServeHandle;
   let browser: Browser;
   let page: Page;
+  let pageErrors: string[];
   let grid: GridPage;
   let raters: RatersPage;
-  const pageErrors: string[] = [];
 
   async function apiReport(input: Record<string, unknown> = {}): Promise<RaterReport> {
     const response = await fetch(`${serve.origin}/api/raterReport`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-miru-token': serve.token }, body: JSON.stringify(input) });
@@ -76,25 +62,16 @@ describe('Raters view in Chromium against miru serve', { skip: missing ?? false,
   }
 
   before(async () => {
-    dir = tempDir('miru-e2e-raters-');
-    const data = path.join(dir, 'data');
-    dbPath = path.join(dir, 'library.db');
     // 160 images give each pair of the 12 raters about a dozen shared images: enough for kappa and clusters.
-    await miru(['synth', data, '--images', '160', '--raters', '12', '--seed', '3']);
-    await miru(['index', path.join(data, 'images'), '--db', dbPath]);
-    await miru(['ratings', 'import', path.join(data, 'ratings.csv'), '--db', dbPath, '--scale', '1:5']);
-    serve = await startServe(dbPath);
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-    page.setDefaultTimeout(15_000);
-    page.on('pageerror', (e) => pageErrors.push(e.message));
+    ({ dir, db: dbPath } = await synthCliLibrary({ images: 160, raters: 12, seed: 3, dir: tempDir('miru-e2e-raters-'), ...E2E_LAYOUT }));
+    workbench = await openWorkbench(dbPath, { viewport: { width: 1600, height: 1000 }, timeoutMs: 15_000 });
+    ({ serve, browser, page, pageErrors } = workbench);
     grid = new GridPage(page);
     raters = new RatersPage(page);
   });
 
   after(async () => {
-    await browser?.close();
-    await serve?.stop();
+    await workbench?.close();
   });
 
   test('the view shows the analysis the API computes; a rater click filters the grid to exactly its images', async () => {
@@ -194,15 +171,9 @@ describe('Raters view in Chromium against miru serve', { skip: missing ?? false,
   });
 
   test('without ratings, or with one rater, the view says what is missing and how to add it', async () => {
-    const emptyDir = tempDir('miru-e2e-raters-empty-');
-    const data = path.join(emptyDir, 'data');
-    const emptyDb = path.join(emptyDir, 'library.db');
-    await miru(['synth', data, '--images', '6', '--raters', '3', '--seed', '2']);
-    await miru(['index', path.join(data, 'images'), '--db', emptyDb]);
+    const { dir: emptyDir, synth: data, db: emptyDb } = await synthCliLibrary({ images: 6, raters: 3, seed: 2, ratings: false, dir: tempDir('miru-e2e-raters-empty-'), ...E2E_LAYOUT });
     const other = await startServe(emptyDb);
-    const view = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-    const errors: string[] = [];
-    view.on('pageerror', (e) => errors.push(e.message));
+    const { page: view, errors } = await openPage(browser, { viewport: { width: 1600, height: 1000 } });
     try {
       await view.goto(`${other.url}&view=raters`);
       const empty = view.locator('[data-testid=raters-empty]');
@@ -214,7 +185,7 @@ describe('Raters view in Chromium against miru serve', { skip: missing ?? false,
       const csv = path.join(emptyDir, 'one.csv');
       const lines = readFileSync(path.join(data, 'ratings.csv'), 'utf8').trim().split('\n');
       writeFileSync(csv, [lines[0], ...lines.slice(1).filter((l) => l.split(',')[1] === 'rater_001')].join('\n'));
-      await miru(['ratings', 'import', csv, '--db', emptyDb, '--scale', '1:5']);
+      await miruOk(['ratings', 'import', csv, '--db', emptyDb, '--scale', '1:5']);
       await view.reload();
       await view.locator('[data-testid=raters-empty] >> text=Too few raters').waitFor();
       assert.match((await view.textContent('[data-testid=raters-empty]')) ?? '', /ratings from one rater/);
@@ -243,7 +214,7 @@ describe('Raters view in Chromium against miru serve', { skip: missing ?? false,
     const { ratings } = simulateRatings(panel, rank, relPaths.length, 5, seed);
     const csv = path.join(dir, 'panel.csv');
     writeFileSync(csv, ['image,rater,score', ...ratings.map((r) => `${relPaths[r.image]},panel_${panel[r.rater]!.name},${r.score}`)].join('\n'));
-    await miru(['ratings', 'import', csv, '--db', dbPath]);
+    await miruOk(['ratings', 'import', csv, '--db', dbPath]);
 
     // The view's defaults (clusters auto, mean consensus), whatever an earlier test left chosen.
     await page.evaluate("window.localStorage.removeItem('miru.raters')");

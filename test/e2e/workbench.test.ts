@@ -7,13 +7,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { openLibrary } from '../../core/library/openLibrary.js';
-import { repoRoot } from '../helpers/paths.js';
-import { chromiumMissing, launchChromium } from './support/browser.js';
-import { startServe, type ServeHandle } from './support/miruServe.js';
+import type { ServeHandle } from './support/miruServe.js';
+import { openWorkbench, workbenchMissing, type Workbench } from './support/workbench.js';
+import { dismissToasts, screenshot } from './support/screenshots.js';
+import { eventually } from './support/waits.js';
 import { makeE2eLibrary, type E2eLibrary } from './support/e2eLibrary.js';
 import type { PageImage } from './support/pageDom.js';
 import { GridPage } from './pages/gridPage.js';
@@ -21,27 +22,7 @@ import { SidebarPage } from './pages/sidebarPage.js';
 import { SamplePage } from './pages/samplePage.js';
 import { JobsPanel } from './pages/jobsPanel.js';
 
-const OUTPUT = path.join(repoRoot, 'test-output', 'e2e');
-const DOCS = path.join(repoRoot, 'docs', 'screenshots');
-const missing = chromiumMissing() ?? (existsSync(path.join(repoRoot, 'dist/renderer/index.html')) ? null : 'the UI is not built (npm run build)');
-
-/** Closes the notices (they would cover part of the picture). */
-async function dismissToasts(page: Page): Promise<void> {
-  const close = page.locator('[data-testid=toast] button[aria-label=Dismiss]').first();
-  // Notices also leave on their own, so each click may find its notice gone.
-  while ((await close.count()) > 0) await close.click({ timeout: 1000 }).catch(() => undefined);
-}
-
-async function screenshot(page: Page, name: string): Promise<string> {
-  mkdirSync(OUTPUT, { recursive: true });
-  const file = path.join(OUTPUT, `${name}.png`);
-  await page.screenshot({ path: file });
-  if (process.env.MIRU_UPDATE_SCREENSHOTS === '1') {
-    mkdirSync(DOCS, { recursive: true });
-    copyFileSync(file, path.join(DOCS, `${name}.png`));
-  }
-  return file;
-}
+const missing = workbenchMissing();
 
 function dbQuery<T>(dbPath: string, sql: string, ...params: unknown[]): T[] {
   const db = openLibrary(dbPath, { readonly: true });
@@ -56,35 +37,21 @@ function tagsInDb(dbPath: string, tag: string): number[] {
   return dbQuery<{ image_id: number }>(dbPath, 'SELECT image_id FROM tags WHERE tag = ? ORDER BY image_id', tag).map((r) => r.image_id);
 }
 
-async function eventually<T>(probe: () => T | Promise<T>, ok: (value: T) => boolean, what: string, timeout = 5000): Promise<T> {
-  const until = Date.now() + timeout;
-  let value = await probe();
-  while (!ok(value)) {
-    if (Date.now() > until) assert.fail(`${what}: still ${JSON.stringify(value)} after ${timeout} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-    value = await probe();
-  }
-  return value;
-}
-
 describe('workbench UI in Chromium against miru serve', { skip: missing ?? false, timeout: 120_000 }, () => {
   let library: E2eLibrary;
+  let workbench: Workbench;
   let serve: ServeHandle;
-  let browser: Browser;
   let page: Page;
+  let pageErrors: string[];
   let grid: GridPage;
   let sidebar: SidebarPage;
   let sample: SamplePage;
   let jobs: JobsPanel;
-  const pageErrors: string[] = [];
 
   before(async () => {
     library = await makeE2eLibrary();
-    serve = await startServe(library.dbPath);
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (e) => pageErrors.push(e.message));
+    workbench = await openWorkbench(library.dbPath, { timeoutMs: 10_000 });
+    ({ serve, page, pageErrors } = workbench);
     grid = new GridPage(page);
     sidebar = new SidebarPage(page);
     sample = new SamplePage(page);
@@ -92,8 +59,7 @@ describe('workbench UI in Chromium against miru serve', { skip: missing ?? false
   });
 
   after(async () => {
-    await browser?.close();
-    await serve?.stop();
+    await workbench?.close();
   });
 
   test('the grid shows the library with thumbnails and badges, and the token leaves the address bar', async () => {

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { repoRoot } from './paths.js';
@@ -34,4 +35,11 @@ export async function runMiruJson<T = Record<string, unknown>>(args: string[]): 
   } catch {
     throw new Error(`miru ${args.join(' ')} did not print JSON (exit ${run.code}).\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
   }
+}
+
+/** Runs miru and fails the test, with the command and its stderr, unless it exits 0. */
+export async function miruOk(args: string[]): Promise<MiruRun> {
+  const run = await runMiru(args);
+  assert.equal(run.code, 0, `miru ${args.join(' ')} failed:\n${run.stderr}`);
+  return run;
 }

@@ -3,7 +3,8 @@
  * stored reports of probe jobs (core/analysis/probeLabels.ts, as `miru probe-labels --json` prints them, plus the
  * parameters the job was started with) and the stored per-rater models (core/analysis/raterModels.ts). Type
  * declarations only, with no imports: the renderer type-checks this file under its own DOM-only tsconfig, where
- * core's runtime modules cannot be seen. core/api/probesApi.ts proves at compile time that core's results fit.
+ * core's runtime modules cannot be seen. These declarations are the only definition of these shapes: core/analysis/
+ * probeLabels.ts, probeHeads.ts and probeMetrics.ts import them (type-only) under their own names.
  */
 
 export type ProbeHeadName = 'ridge' | 'logistic' | 'ordinal' | 'knn';
@@ -14,6 +15,7 @@ export type ProbeMetricName = 'spearman' | 'pearson' | 'qwk' | 'accuracy' | 'mae
 /** A metric's mean over the cross-validation folds with its 95% t-interval (null where undefined). */
 export interface ProbeMetricInterval {
   mean: number | null;
+  /** Two-sided t-interval of the mean over folds; null with fewer than two fold values. */
   lo: number | null;
   hi: number | null;
   /** Folds that had a value. */
@@ -99,6 +101,7 @@ export interface ProbeLabelsReport {
   folds: number;
   seed: number;
   images: number;
+  /** Labelled images left out because a backbone has no vector for them. */
   missingVectors: number;
   heads: ProbeHeadName[];
   settings: { alpha: number | 'auto'; l2: number; k: number };

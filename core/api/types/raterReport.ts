@@ -2,7 +2,8 @@
  * What the Raters view receives from `raterReport` (issue 6): the rater analysis (core/analysis/raterAnalysis.ts)
  * plus a 2-D map of the raters (core/analysis/raterEmbedding.ts). Type declarations only, with no imports: the
  * renderer type-checks this file under its own DOM-only tsconfig, where core's runtime modules cannot be seen.
- * core/api/ratersApi.ts proves at compile time that core's results fit these shapes.
+ * These declarations are the only definition of these shapes: core/analysis/raterAnalysis.ts, raterClusters.ts,
+ * raterEmbedding.ts and krippendorffAlpha.ts import them (type-only) under their own names.
  */
 
 export type RaterConsensusMethod = 'mean' | 'median' | 'crowdlab';
@@ -27,7 +28,7 @@ export interface RaterReportRow {
   spearman: number | null;
   /** Mean offset from the leave-one-out consensus (positive: more generous). */
   bias: number | null;
-  /** CROWDLAB rater quality in [0, 1]. */
+  /** CROWDLAB rater quality in [0, 1] (agreement with consensus, mixed with label quality when a model is given). */
   quality: number | null;
   /** 1-based cluster id; null when not clustered (a spammer, too little overlap). */
   cluster: number | null;
@@ -36,6 +37,7 @@ export interface RaterReportRow {
   overlap: number;
   agreementWithConsensus: number | null;
   scale: { min: number; max: number; entropy: number; coverage: number; histogram: { value: number; count: number }[] };
+  /** Why a statistic is missing or why the rater is not clustered. */
   notes: string[];
 }
 
@@ -45,6 +47,7 @@ export interface RaterReportCluster {
   name: string;
   raters: string[];
   size: number;
+  /** Images at least one member rated, and the mean of the cluster's per-image consensus. */
   images: number;
   meanConsensus: number | null;
 }
@@ -58,10 +61,14 @@ export interface RaterDendrogramMerge {
 }
 
 export interface RaterSpammerThresholds {
+  /** What the Spearman was measured against: the leave-one-out consensus, or the best-agreeing cluster's. */
   against: 'consensus' | 'best cluster';
+  /** Robust lower fence on that Spearman: median − 3 × 1.4826 × MAD over the raters that have one. */
   fence: number | null;
+  /** The Spearman below which a rater counts as low: the larger of the fence and half the median. */
   low: number | null;
   median: number | null;
+  /** One-sided z (Fisher) of the tests in judgeSpammers: p < 0.01, corrected for the comparisons behind a best-of-k. */
   zCritical: number;
 }
 
@@ -82,6 +89,7 @@ export interface RaterAnalysisReport {
     requested: number | 'auto';
     silhouette: number | null;
     silhouettes: { k: number; silhouette: number | null }[];
+    /** Mean shrunk Spearman between raters of one cluster and of different clusters. */
     separation: { within: number | null; between: number | null };
     shrinkage: number;
     excluded: { rater: string; reason: string }[];
@@ -97,6 +105,7 @@ export interface RaterAnalysisReport {
   stratified: {
     images: number;
     weights: { cluster: number; weight: number }[];
+    /** Spearman between the stratified and the plain mean consensus over images both cover. */
     spearmanWithMean: number | null;
     analysisId?: number;
   } | null;
@@ -107,11 +116,14 @@ export interface RaterAnalysisReport {
 /** Classical MDS of the raters' kappa-profile distances: raters with the same taste sit together. */
 export interface RaterMap {
   method: 'classical-mds';
+  /** What the points' distances are. */
   distance: 'kappa-profile';
   shrinkage: number;
+  /** One point per embedded rater, in the analysis' rater order. */
   points: { rater: string; x: number; y: number }[];
-  /** Share of the spread each axis shows. */
+  /** Share of the spread each axis shows (see raterEmbedding.ts's MdsResult.explained). */
   explained: [number, number];
+  /** Raters left off the map, with why. */
   excluded: { rater: string; reason: string }[];
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalParams, findAnalysis, getAnalysis, listAnalyses, readAnalysisValues, saveAnalysis } from '../../../core/analysis/analysisStore.js';
+import { canonicalParams, findAnalysis, getAnalysis, getAnalysisWithModel, listAnalyses, listAnalysesWithModel, readAnalysisValues, saveAnalysis } from '../../../core/analysis/analysisStore.js';
 import { loadEmbeddings, resolveEmbeddingRun } from '../../../core/analysis/embeddingMatrix.js';
 import { smallLibrary } from '../../helpers/library.js';
 
@@ -35,6 +35,51 @@ test('an analysis is stored with its values, found by recipe, and replaced by a 
   assert.equal(getAnalysis(db, again)?.count, 1);
   assert.deepEqual(listAnalyses(db, { kind: 'outliers' }).map((a) => a.id).sort(), [again, other].sort());
   assert.equal(db.prepare('SELECT count(*) FROM analysis_values WHERE analysis_id = ?').pluck().get(first), 0, 'its values went with it');
+  db.close();
+});
+
+test('the value count is stored with the values, stays right when a recipe is replaced, and comes with the model name', async () => {
+  const { db } = await smallLibrary(5);
+  const ids = db.prepare('SELECT id FROM images ORDER BY id').pluck().all() as number[];
+  const now = new Date().toISOString();
+  db.prepare(`INSERT INTO models (id, name, path, sha256, card, added_at) VALUES (1, 'backbone', 'b.onnx', 'x', '{}', ?)`).run(now);
+  db.prepare(`INSERT INTO runs (id, model_id, kind, params, status, created_at, updated_at) VALUES (3, 1, 'embed', '{}', 'complete', ?, ?)`).run(now, now);
+  const stored = (id: number) => db.prepare('SELECT value_count FROM analyses WHERE id = ?').pluck().get(id);
+  const actual = (id: number) => db.prepare('SELECT count(*) FROM analysis_values WHERE analysis_id = ?').pluck().get(id);
+
+  // A generator is counted as it is consumed; values of null still count (they are rows).
+  function* values(n: number) {
+    for (let i = 0; i < n; i++) yield { imageId: ids[i]!, value: i === 0 ? null : i };
+  }
+  const projected = saveAnalysis(db, { kind: 'projection', sourceRunId: 3, params: { dims: 2 }, summary: {}, values: values(5) });
+  const consensus = saveAnalysis(db, { kind: 'consensus', sourceRunId: null, params: {}, summary: {}, values: values(2) });
+  const empty = saveAnalysis(db, { kind: 'outliers', sourceRunId: 3, params: { k: 1 }, summary: {}, values: [] });
+  for (const [id, n] of [[projected, 5], [consensus, 2], [empty, 0]] as const) {
+    assert.equal(stored(id), n);
+    assert.equal(actual(id), n);
+    assert.equal(getAnalysis(db, id)?.count, n);
+  }
+  assert.equal(findAnalysis(db, 'projection', 3, { dims: 2 })?.count, 5);
+
+  const replaced = saveAnalysis(db, { kind: 'projection', sourceRunId: 3, params: { dims: 2 }, summary: {}, values: values(3) });
+  assert.equal(findAnalysis(db, 'projection', 3, { dims: 2 })?.count, 3);
+  assert.equal(stored(replaced), actual(replaced));
+  assert.deepEqual(
+    listAnalyses(db).map((a) => [a.id, a.count]).sort((a, b) => a[0]! - b[0]!),
+    [[consensus, 2], [empty, 0], [replaced, 3]],
+  );
+  // A failed replacement keeps the old count with the old values.
+  assert.throws(() => saveAnalysis(db, { kind: 'projection', sourceRunId: 3, params: { dims: 2 }, summary: {}, values: [{ imageId: ids[0]!, value: 1 }, { imageId: ids[0]!, value: 2 }] }), /UNIQUE|PRIMARY KEY/);
+  assert.equal(getAnalysis(db, replaced)?.count, 3);
+
+  const withModel = new Map(listAnalysesWithModel(db).map((a) => [a.id, a]));
+  assert.equal(withModel.get(replaced)?.model, 'backbone');
+  assert.equal(withModel.get(replaced)?.count, 3);
+  assert.equal(withModel.get(consensus)?.model, null, 'no source run: no model');
+  assert.deepEqual(listAnalysesWithModel(db, { kind: 'outliers' }).map((a) => a.id), [empty]);
+  assert.equal(getAnalysisWithModel(db, empty)?.model, 'backbone');
+  assert.equal(getAnalysisWithModel(db, 99_999), null);
+  assert.equal('model' in getAnalysis(db, empty)!, false, 'plain records keep their shape');
   db.close();
 });
 

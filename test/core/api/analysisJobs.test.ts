@@ -1,9 +1,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiInputError, callApi, createMiruService, type MiruService } from '../../../core/api/miruService.js';
-import type { AnalysisInfo, JobInfo, MiruEvent, ProjectionPoints } from '../../../core/api/apiTypes.js';
+import type { AnalysisInfo, MiruEvent, ProjectionPoints } from '../../../core/api/apiTypes.js';
 import { embedLibrary } from '../../../core/models/embedLibrary.js';
-import { MODEL, scoredLibrary } from './apiFixture.js';
+import { MODEL, runJob as runFixtureJob, scoredLibrary } from './apiFixture.js';
 
 let service: MiruService;
 const events: MiruEvent[] = [];
@@ -20,16 +20,7 @@ after(async () => {
   await service.close();
 });
 
-async function runJob(kind: string, params: Record<string, unknown>): Promise<JobInfo> {
-  const job = await call<JobInfo>('startJob', { kind, params });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const now = (await call<JobInfo[]>('listJobs', {})).find((j) => j.id === job.id)!;
-    if (now.status !== 'running') return now;
-    if (Date.now() > deadline) assert.fail(`${kind} job still running: ${JSON.stringify(now)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const runJob = (kind: string, params: Record<string, unknown>) => runFixtureJob(service, kind, params);
 
 test('map, outlier and duplicate jobs store analyses the map and colour calls then read', async () => {
   events.length = 0;

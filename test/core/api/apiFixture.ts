@@ -1,4 +1,7 @@
+import assert from 'node:assert/strict';
 import path from 'node:path';
+import { callApi, type MiruService } from '../../../core/api/miruService.js';
+import type { JobInfo } from '../../../core/api/apiTypes.js';
 import { generateSynthDataset } from '../../../core/synth/generateDataset.js';
 import { openLibrary, cacheDirFor } from '../../../core/library/openLibrary.js';
 import { indexLibrary } from '../../../core/library/indexLibrary.js';
@@ -30,4 +33,21 @@ export async function scoredLibrary(): Promise<{ dir: string; dbPath: string; im
   } finally {
     db.close();
   }
+}
+
+/** Polls listJobs until job `id` stops running; fails the test, naming `what`, when it runs past `timeoutMs`. */
+export async function waitForJob(service: MiruService, id: number, timeoutMs = 60_000, what = `job ${id}`): Promise<JobInfo> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const now = ((await callApi(service, 'listJobs', {})) as JobInfo[]).find((j) => j.id === id)!;
+    if (now.status !== 'running') return now;
+    if (Date.now() > deadline) assert.fail(`${what} still running: ${JSON.stringify(now)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Starts a job through the API, as the UI does, and waits for it to finish (done, failed or cancelled). */
+export async function runJob(service: MiruService, kind: string, params: Record<string, unknown>, timeoutMs = 60_000): Promise<JobInfo> {
+  const job = (await callApi(service, 'startJob', { kind, params })) as JobInfo;
+  return waitForJob(service, job.id, timeoutMs, `${kind} job`);
 }

@@ -10,7 +10,7 @@ import { readAnalysisValues, saveAnalysis } from '../../../core/analysis/analysi
 import { indexLibrary } from '../../../core/library/indexLibrary.js';
 import { cacheDirFor } from '../../../core/library/openLibrary.js';
 import { embedLibrary } from '../../../core/models/embedLibrary.js';
-import { MODEL, scoredLibrary } from './apiFixture.js';
+import { MODEL, runJob as runFixtureJob, scoredLibrary } from './apiFixture.js';
 
 let service: MiruService;
 let copyId: number;
@@ -35,16 +35,7 @@ after(async () => {
   await service.close();
 });
 
-async function runJob(kind: string, params: Record<string, unknown>): Promise<JobInfo> {
-  const job = await call<JobInfo>('startJob', { kind, params });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const now = (await call<JobInfo[]>('listJobs', {})).find((j) => j.id === job.id)!;
-    if (now.status !== 'running') return now;
-    if (Date.now() > deadline) assert.fail(`${kind} job still running: ${JSON.stringify(now)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const runJob = (kind: string, params: Record<string, unknown>) => runFixtureJob(service, kind, params);
 
 async function category(key: string): Promise<IssueCategory> {
   const summary = await call<IssueSummary>('issueSummary', {});

@@ -14,7 +14,7 @@ import { addModel } from '../../../core/models/modelRegistry.js';
 import { probeLabels } from '../../../core/analysis/probeLabels.js';
 import { readAnalysisValues, saveAnalysis } from '../../../core/analysis/analysisStore.js';
 import { repoRoot } from '../../helpers/paths.js';
-import { MODEL, scoredLibrary } from './apiFixture.js';
+import { MODEL, runJob as runFixtureJob, scoredLibrary, waitForJob } from './apiFixture.js';
 
 const VIT = 'miru-vit-s';
 let service: MiruService;
@@ -37,19 +37,10 @@ after(async () => {
   await service.close();
 });
 
-async function waitJob(id: number): Promise<JobInfo> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const now = (await call<JobInfo[]>('listJobs', {})).find((j) => j.id === id)!;
-    if (now.status !== 'running') return now;
-    if (Date.now() > deadline) assert.fail(`job ${id} still running: ${JSON.stringify(now)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function runJob(kind: string, params: Record<string, unknown>): Promise<JobInfo> {
-  return waitJob((await call<JobInfo>('startJob', { kind, params })).id);
-}
+// Probe jobs train every head on every fold: give them twice the fixture's default.
+const JOB_TIMEOUT_MS = 120_000;
+const waitJob = (id: number) => waitForJob(service, id, JOB_TIMEOUT_MS);
+const runJob = (kind: string, params: Record<string, unknown>) => runFixtureJob(service, kind, params, JOB_TIMEOUT_MS);
 
 test('probe and rater-models jobs refuse bad parameters before anything is queued', async () => {
   const jobsBefore = (await call<JobInfo[]>('listJobs', {})).length;

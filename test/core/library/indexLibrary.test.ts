@@ -183,3 +183,20 @@ test('a failed file is retried only when it changes or with retryErrors', async 
   assert.equal(row(db, 'broken.png')!.status, 'ok');
   assert.equal(row(db, 'broken.png')!.error, null);
 });
+
+test('new images get their ids in scan (sorted path) order, however the concurrent decodes finish', async () => {
+  // Image sizes that make later files quicker to decode than earlier ones, with many decodes in flight.
+  const dir = tempDir();
+  const images = path.join(dir, 'images');
+  const names = Array.from({ length: 24 }, (_, i) => `img${String(i).padStart(2, '0')}.png`);
+  for (const [i, name] of names.entries()) await writeTestImage(path.join(images, name), { seed: i + 1, width: 400 - i * 15 });
+  for (const copy of ['a.db', 'b.db']) {
+    const dbPath = path.join(dir, copy);
+    const db = openLibrary(dbPath);
+    await indexLibrary(db, [images], { cacheDir: cacheDirFor(dbPath), concurrency: 8 });
+    const rows = db.prepare('SELECT id, rel_path FROM images ORDER BY id').all() as { id: number; rel_path: string }[];
+    assert.deepEqual(rows.map((r) => r.rel_path), names, `${copy}: ids follow the sorted paths`);
+    assert.deepEqual(rows.map((r) => r.id), names.map((_, i) => i + 1));
+    db.close();
+  }
+});

@@ -5,6 +5,7 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { migrate, SCHEMA_VERSION } from '../../../core/library/migrations.js';
 import { openLibrary } from '../../../core/library/openLibrary.js';
+import { listAnalyses } from '../../../core/analysis/analysisStore.js';
 import { tempDir } from '../../helpers/paths.js';
 
 test('a library written by schema version 1 migrates to the current version without losing data', () => {
@@ -46,6 +47,35 @@ test('a library written by schema version 1 migrates to the current version with
   const again = openLibrary(file);
   assert.equal(again.pragma('user_version', { simple: true }), SCHEMA_VERSION);
   again.close();
+});
+
+test('a schema-6 library upgrades with each stored analysis counting its values', () => {
+  const file = path.join(tempDir(), 'v6.db');
+  const old = new Database(file);
+  old.pragma('foreign_keys = ON');
+  migrate(old, 6);
+  old.exec(`
+    INSERT INTO roots (id, path, added_at) VALUES (1, '/data', '2024-01-01');
+    INSERT INTO images (id, root_id, rel_path, content_hash, bytes, mtime_ms, width, height, status, indexed_at)
+      VALUES (1, 1, 'a.png', 'aaaaaaaaaaaaaaaa', 10, 1, 4, 4, 'ok', '2024-01-01'),
+             (2, 1, 'b.png', 'bbbbbbbbbbbbbbbb', 10, 1, 4, 4, 'ok', '2024-01-01'),
+             (3, 1, 'c.png', 'cccccccccccccccc', 10, 1, 4, 4, 'ok', '2024-01-01');
+    INSERT INTO analyses (id, kind, source_run_id, params, summary, created_at)
+      VALUES (1, 'outliers', NULL, '{}', '{}', '2024-01-01'), (2, 'consensus', NULL, '{}', '{}', '2024-01-02'), (3, 'selection', NULL, '{}', '{}', '2024-01-03');
+    INSERT INTO analysis_values (analysis_id, image_id, value) VALUES (1, 1, 0.5), (1, 2, NULL), (1, 3, 2), (2, 2, 4);
+  `);
+  old.close();
+
+  const db = openLibrary(file);
+  assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  assert.ok(SCHEMA_VERSION >= 7);
+  assert.deepEqual(db.prepare('SELECT id, value_count FROM analyses ORDER BY id').all(), [
+    { id: 1, value_count: 3 },
+    { id: 2, value_count: 1 },
+    { id: 3, value_count: 0 },
+  ]);
+  assert.deepEqual(listAnalyses(db).map((a) => [a.id, a.count]), [[3, 0], [2, 1], [1, 3]]);
+  db.close();
 });
 
 test('a library from a newer Miru is refused and left untouched', () => {

@@ -3,10 +3,9 @@
  * screenshots look like what Miru is for), indexed, with ratings from simulated raters, both bundled models added,
  * one of them scored, and every fourth image tagged "keep".
  */
-import assert from 'node:assert/strict';
-import path from 'node:path';
-import { runMiru } from '../../helpers/runMiru.js';
-import { repoRoot, tempDir } from '../../helpers/paths.js';
+import { miruOk } from '../../helpers/runMiru.js';
+import { tempDir } from '../../helpers/paths.js';
+import { synthCliLibrary } from '../../helpers/synthLibrary.js';
 
 export interface E2eLibrary {
   dir: string;
@@ -15,23 +14,19 @@ export interface E2eLibrary {
   keepIds: number[];
 }
 
-async function miru(args: string[]): Promise<string> {
-  const run = await runMiru(args);
-  assert.equal(run.code, 0, `miru ${args.join(' ')} failed:\n${run.stderr}`);
-  return run.stdout;
-}
+/** The folder layout the e2e tests use: <dir>/data (the synth output) and <dir>/library.db. */
+export const E2E_LAYOUT = { dataName: 'data', dbName: 'library.db' } as const;
 
 export async function makeE2eLibrary(images = 48): Promise<E2eLibrary> {
-  const dir = tempDir('miru-e2e-');
-  const data = path.join(dir, 'data');
-  const dbPath = path.join(dir, 'library.db');
-  await miru(['synth', data, '--images', String(images), '--raters', '10', '--seed', '11']);
-  await miru(['index', path.join(data, 'images'), '--db', dbPath]);
-  await miru(['ratings', 'import', path.join(data, 'ratings.csv'), '--db', dbPath, '--scale', '1:5']);
-  await miru(['models', 'add', path.join(repoRoot, 'assets/models/miru-convnext-s.onnx'), '--db', dbPath]);
-  await miru(['models', 'add', path.join(repoRoot, 'assets/models/miru-vit-s.onnx'), '--db', dbPath]);
-  await miru(['score', '--db', dbPath, '--model', 'miru-convnext-s', '--ep', 'cpu']);
+  const { dir, db: dbPath } = await synthCliLibrary({
+    images,
+    raters: 10,
+    seed: 11,
+    dir: tempDir('miru-e2e-'),
+    ...E2E_LAYOUT,
+    models: [{ name: 'miru-convnext-s', score: true }, { name: 'miru-vit-s' }],
+  });
   const keepIds = Array.from({ length: Math.floor(images / 4) }, (_, i) => (i + 1) * 4);
-  await miru(['tag', 'add', 'keep', ...keepIds.map(String), '--db', dbPath]);
+  await miruOk(['tag', 'add', 'keep', ...keepIds.map(String), '--db', dbPath]);
   return { dir, dbPath, images, keepIds };
 }
