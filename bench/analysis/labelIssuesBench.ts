@@ -79,8 +79,3 @@ export async function runLabelIssuesBench(): Promise<BenchRow[]> {
   measure('find_label_issues prune_by_noise_rate, frac_noise 0.5', { fracNoise: 0.5 });
   return rows;
 }
-
-// Run directly (node dist/bench/analysis/labelIssuesBench.js) to print the rows.
-if (import.meta.url === `file://${process.argv[1]}`) {
-  for (const row of await runLabelIssuesBench()) console.log(JSON.stringify(row));
-}

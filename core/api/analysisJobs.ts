@@ -115,7 +115,7 @@ export function analysisJobWork(
         // k-fold heads on every rated image: seconds to minutes of synchronous work, kept off the host's thread.
         const inWorker =
           options.worker !== false && !db.memory
-            ? await runInWorker<IssuesJobSummary>(new URL('./issuesWorker.js', import.meta.url), { dbPath: db.name, nativeBinding: options.nativeBinding, params: task }, ctx.signal, 'issues')
+            ? await runInWorker<IssuesJobSummary>(new URL('./issuesWorker.js', import.meta.url), { dbPath: db.name, nativeBinding: options.nativeBinding, input: task }, ctx.signal, 'issues')
             : null;
         const summary = inWorker ?? runIssuesJob(db, task);
         ctx.onProgress({ job: 'issues', phase: 'issues', done: 1, total: 1 });

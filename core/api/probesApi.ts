@@ -206,7 +206,7 @@ export function probeTaskWork(db: LibraryDb, task: ProbeTask, options: ProbeJobO
     ctx.onProgress({ job: task.kind, phase: task.kind, done: 0, total: 1 });
     const inWorker =
       options.worker !== false && !db.memory
-        ? await runInWorker<ProbeJobSummary | RaterModelsJobSummary>(new URL('./probeWorker.js', import.meta.url), { dbPath: db.name, nativeBinding: options.nativeBinding, task }, ctx.signal, task.kind)
+        ? await runInWorker<ProbeJobSummary | RaterModelsJobSummary>(new URL('./probeWorker.js', import.meta.url), { dbPath: db.name, nativeBinding: options.nativeBinding, input: task }, ctx.signal, task.kind)
         : null;
     // No worker threads here: run on this thread, blocking it for the duration.
     const summary = inWorker ?? runProbeTask(db, task);

@@ -2,31 +2,50 @@
  * Synchronous analysis work (seconds to minutes of linear algebra) moved off the host's main thread: a worker
  * thread runs one task and posts one reply, so `miru serve` and the desktop host keep answering the UI meanwhile,
  * and cancelling a job ends the worker. The worker script opens its own library connection (SQLite's WAL lets the
- * host read while it writes) and replies with `workerReply`.
+ * host read while it writes) through `serveWorkerTask`.
  */
-import { Worker } from 'node:worker_threads';
+import { parentPort, Worker, workerData } from 'node:worker_threads';
+import { openLibrary, type LibraryDb } from '../library/openLibrary.js';
 
 /** What a task's worker posts back: its summary, or the message of the error that stopped it. */
 export type WorkerReply<T> = { ok: true; summary: T } | { ok: false; error: string };
 
-/** Runs `run` and turns its outcome into the reply a worker posts. */
-export function workerReply<T>(run: () => T): WorkerReply<T> {
-  try {
-    return { ok: true, summary: run() };
-  } catch (error) {
-    return { ok: false, error: error instanceof Error ? error.message : String(error) };
-  }
+/** What every task's worker receives: the library to open (with the host's better-sqlite3 build) and its input. */
+export interface WorkerTaskData<I> {
+  dbPath: string;
+  nativeBinding?: string;
+  input: I;
 }
 
 /**
- * Starts `script` with `workerData` and resolves with the summary it posts; rejects with its error, when it dies
+ * The body of a worker script: opens its own connection to the library, runs the task on it, posts the summary
+ * or the error message back, and closes the connection.
+ */
+export function serveWorkerTask<I, T>(run: (db: LibraryDb, input: I) => T): void {
+  const { dbPath, nativeBinding, input } = workerData as WorkerTaskData<I>;
+  let reply: WorkerReply<T>;
+  try {
+    const db = openLibrary(dbPath, { nativeBinding, mustExist: true });
+    try {
+      reply = { ok: true, summary: run(db, input) };
+    } finally {
+      db.close();
+    }
+  } catch (error) {
+    reply = { ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
+  parentPort!.postMessage(reply);
+}
+
+/**
+ * Starts `script` (a `serveWorkerTask` script) with `data` and resolves with the summary it posts; rejects with its error, when it dies
  * without answering, or when `signal` aborts (the worker is terminated: nothing it had not committed is stored).
  * Resolves null when no worker thread can be started here, so the caller can run the task itself.
  */
-export async function runInWorker<T>(script: URL, workerData: unknown, signal: AbortSignal, label: string): Promise<T | null> {
+export async function runInWorker<T, I = unknown>(script: URL, data: WorkerTaskData<I>, signal: AbortSignal, label: string): Promise<T | null> {
   let worker: Worker;
   try {
-    worker = new Worker(script, { workerData });
+    worker = new Worker(script, { workerData: data });
   } catch {
     return null;
   }
