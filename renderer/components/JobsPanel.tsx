@@ -145,7 +145,7 @@ export function JobsPanel(props: Props) {
             void start();
           }}
         >
-          {([['Library', ['index', 'score', 'embed', 'explain']], ['Analysis', ['project', 'outliers', 'duplicates', 'issues', 'raters', 'pseudo-labels']], ['Probes', ['probe', 'rater-models']]] as const).map(([title, kinds]) => (
+          {([['Library', ['index', 'score', 'embed', 'explain']], ['Analysis', ['project', 'outliers', 'duplicates', 'issues']], ['Labels', ['raters', 'pseudo-labels']], ['Probes', ['probe', 'rater-models']]] as const).map(([title, kinds]) => (
             <div className="job-kind-row" key={title}>
               <span className="job-kind-title">{title}</span>
               <div className="segmented" role="radiogroup" aria-label={`${title} job kind`}>
