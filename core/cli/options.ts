@@ -28,6 +28,37 @@ export function finiteNumber(name: string) {
   };
 }
 
+/** Commander parser for a number above zero (a penalty, a temperature). */
+export function positiveNumber(name: string) {
+  return (value: string): number => {
+    const x = Number(value);
+    if (value.trim() === '' || !(x > 0) || !Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a positive number (got ${JSON.stringify(value)}).`);
+    return x;
+  };
+}
+
+/** Commander parser for a positive number or "auto" (a penalty chosen by cross-validation). */
+export function positiveOrAuto(name: string) {
+  const number = positiveNumber(name);
+  return (value: string): number | 'auto' => {
+    if (value === 'auto') return 'auto';
+    try {
+      return number(value);
+    } catch {
+      throw new InvalidArgumentError(`${name} must be a positive number or auto (got ${JSON.stringify(value)}).`);
+    }
+  };
+}
+
+/** Commander parser for a fraction in (0, 1] (a share of something to keep or report). */
+export function unitFraction(name: string) {
+  return (value: string): number => {
+    const x = Number(value);
+    if (value.trim() === '' || !(x > 0 && x <= 1)) throw new InvalidArgumentError(`${name} must be a number in (0, 1] (got ${JSON.stringify(value)}).`);
+    return x;
+  };
+}
+
 /** A choice among fixed names, refused with the list when it is none of them. */
 export function oneOf<T extends string>(name: string, choices: readonly T[]) {
   return (value: string): T => {

@@ -16,7 +16,7 @@ import { evaluateMethods, boxesByFileName, type MetricImage } from '../../explai
 import { loadInputImage } from '../../explain/inputImage.js';
 import { renderOverlay, COLORMAPS, type Colormap } from '../../explain/overlay.js';
 import { terminalProgress } from '../progressBar.js';
-import { collect, interruptible, openDb, positiveInt, printJson } from '../options.js';
+import { collect, interruptible, openDb, positiveInt, positiveNumber, printJson } from '../options.js';
 
 interface ExplainOpts {
   model: string;
@@ -57,11 +57,6 @@ interface ExplainOpts {
 const fraction = (name: string) => (value: string): number => {
   const n = Number(value);
   if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a number from 0 to 1 (got ${JSON.stringify(value)}).`);
-  return n;
-};
-const positiveNumber = (name: string) => (value: string): number => {
-  const n = Number(value);
-  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a positive number (got ${JSON.stringify(value)}).`);
   return n;
 };
 

@@ -1,7 +1,7 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { FILTER_BY, RANK_BY, type FilterBy, type RankBy } from '../../analysis/confidentLearning.js';
 import { findLibraryIssues } from '../../analysis/libraryIssues.js';
-import { oneOf, openDb, positiveInt, printJson, wholeNumber } from '../options.js';
+import { oneOf, openDb, positiveInt, positiveNumber, printJson, unitFraction, wholeNumber } from '../options.js';
 
 interface IssuesOptions {
   db: string;
@@ -19,14 +19,6 @@ interface IssuesOptions {
   json?: boolean;
 }
 
-function positiveNumber(name: string) {
-  return (value: string): number => {
-    const x = Number(value);
-    if (value.trim() === '' || !(x > 0) || !Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a positive number (got ${JSON.stringify(value)}).`);
-    return x;
-  };
-}
-
 export function registerIssues(program: Command): void {
   program
     .command('issues')
@@ -41,14 +33,13 @@ export function registerIssues(program: Command): void {
     .option('--l2 <x>', 'L2 penalty of the head (default 1)', positiveNumber('--l2'))
     .option('--filter-by <mode>', `which images count as label issues: ${FILTER_BY.join(', ')}`, oneOf('--filter-by', FILTER_BY), 'prune_by_noise_rate')
     .option('--rank-by <method>', `label quality score: ${RANK_BY.join(', ')}`, oneOf('--rank-by', RANK_BY), 'self_confidence')
-    .option('--frac-noise <x>', 'report only this fraction of the confident label issues (prune_by_* and both)', positiveNumber('--frac-noise'), 1)
+    .option('--frac-noise <x>', 'report only this fraction of the confident label issues (prune_by_* and both)', unitFraction('--frac-noise'), 1)
     .option('--min-ratings <n>', 'leave out images with fewer ratings', positiveInt('--min-ratings'), 1)
     .option('--no-image-issues', 'skip the odd-image checks')
     .option('--top <n>', 'issues listed per kind in the text output', wholeNumber('--top'), 10)
     .option('--json', 'print {"labelIssues": [{id, path, given, predicted, quality, residual}], "imageIssues": {type: [{id, score}]}, "counts": {...}, ...}')
     .action(async (opts: IssuesOptions) => {
       if (opts.folds < 2) throw new Error('--folds must be at least 2.');
-      if (opts.fracNoise > 1) throw new Error(`--frac-noise must be in (0, 1] (got ${opts.fracNoise}).`);
       const db = openDb(opts.db, 'existing');
       try {
         const result = findLibraryIssues(db, {

@@ -1,7 +1,7 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { findLabelIssues, FILTER_BY, RANK_BY, type FilterBy, type RankBy } from '../../analysis/confidentLearning.js';
 import { readLabelFiles } from '../../analysis/labelFiles.js';
-import { oneOf, printJson, wholeNumber } from '../options.js';
+import { oneOf, printJson, unitFraction, wholeNumber } from '../options.js';
 
 interface LabelIssuesOptions {
   labels: string;
@@ -14,12 +14,6 @@ interface LabelIssuesOptions {
   json?: boolean;
 }
 
-function fraction(value: string): number {
-  const x = Number(value);
-  if (value.trim() === '' || !(x > 0 && x <= 1)) throw new InvalidArgumentError(`--frac-noise must be a number in (0, 1] (got ${JSON.stringify(value)}).`);
-  return x;
-}
-
 export function registerLabelIssues(program: Command): void {
   program
     .command('label-issues')
@@ -28,7 +22,7 @@ export function registerLabelIssues(program: Command): void {
     .requiredOption('--pred-probs <file>', 'predicted probabilities: JSON array of rows, or CSV with one row per example and one column per class')
     .option('--filter-by <mode>', `which examples count as issues: ${FILTER_BY.join(', ')}`, oneOf('--filter-by', FILTER_BY), 'prune_by_noise_rate')
     .option('--rank-by <method>', `label quality score that orders the issues: ${RANK_BY.join(', ')}`, oneOf('--rank-by', RANK_BY), 'self_confidence')
-    .option('--frac-noise <x>', 'report only this fraction of the confident issues (prune_by_* and both)', fraction, 1)
+    .option('--frac-noise <x>', 'report only this fraction of the confident issues (prune_by_* and both)', unitFraction('--frac-noise'), 1)
     .option('--min-examples-per-class <n>', 'never flag a class down below this many examples', wholeNumber('--min-examples-per-class'), 1)
     .option('--top <n>', 'issues listed in the text output', wholeNumber('--top'), 20)
     .option('--json', 'print {"issues": [ranked row indices], "scores": [label quality per row], ...}')

@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { PROBE_HEADS, type ProbeHeadName } from '../../analysis/probeHeads.js';
 import { probeLabels, type ProbeLabelsResult } from '../../analysis/probeLabels.js';
 import type { MetricInterval } from '../../analysis/probeMetrics.js';
-import { openDb, positiveInt, printJson, wholeNumber } from '../options.js';
+import { openDb, positiveInt, positiveNumber, positiveOrAuto, printJson, wholeNumber } from '../options.js';
 
 /** Comma-separated values, repeatable: "--heads ridge,knn --heads ordinal". */
 function list(value: string, previous: string[] = []): string[] {
@@ -23,21 +23,6 @@ function countsOption(name: string) {
       return n;
     });
     return [...previous, ...counts];
-  };
-}
-
-function alphaOption(value: string): number | 'auto' {
-  if (value === 'auto') return 'auto';
-  const a = Number(value);
-  if (!(a > 0) || !Number.isFinite(a)) throw new InvalidArgumentError(`--alpha must be a positive number or auto (got ${JSON.stringify(value)}).`);
-  return a;
-}
-
-function positiveNumber(name: string) {
-  return (value: string): number => {
-    const x = Number(value);
-    if (!(x > 0) || !Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a positive number (got ${JSON.stringify(value)}).`);
-    return x;
   };
 }
 
@@ -144,7 +129,7 @@ export function registerProbeLabels(program: Command): void {
     .option('--exclude-tag <tags>', 'cleaning experiment: also train without images carrying these tags, e.g. outlier,exclude', list)
     .option('--exclude-analysis <ids>', 'cleaning experiment: also train without images flagged by these stored analyses (0/1 values, or see --exclude-top)', countsOption('--exclude-analysis'))
     .option('--exclude-top <fraction>', 'for --exclude-analysis results holding scores: exclude this fraction of highest-scoring images', fractionOption)
-    .option('--alpha <x>', 'ridge penalty on standardised features, or auto (inner 3-fold cross-validation per training fold)', alphaOption, 'auto' as number | 'auto')
+    .option('--alpha <x>', 'ridge penalty on standardised features, or auto (inner 3-fold cross-validation per training fold)', positiveOrAuto('--alpha'), 'auto' as number | 'auto')
     .option('--l2 <x>', 'L2 penalty of the logistic and ordinal heads (scikit-learn\'s 1/C)', positiveNumber('--l2'), 1)
     .option('--k <n>', 'neighbours of the kNN head', positiveInt('--k'), 10)
     .option('--disagreements <n>', 'how many most-disputed images to list', wholeNumber('--disagreements'), 20)

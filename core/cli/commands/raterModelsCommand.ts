@@ -1,13 +1,6 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { raterModels, type RaterModelHead, type RaterModelsResult } from '../../analysis/raterModels.js';
-import { oneOf, openDb, positiveInt, printJson, wholeNumber } from '../options.js';
-
-function alphaOption(value: string): number | 'auto' {
-  if (value === 'auto') return 'auto';
-  const a = Number(value);
-  if (!(a > 0) || !Number.isFinite(a)) throw new InvalidArgumentError(`--alpha must be a positive number or auto (got ${JSON.stringify(value)}).`);
-  return a;
-}
+import { oneOf, openDb, positiveInt, positiveOrAuto, printJson, wholeNumber } from '../options.js';
 
 const fmt = (x: number | null, digits = 3) => (x === null ? '–' : x.toFixed(digits));
 
@@ -42,7 +35,7 @@ export function registerRaterModels(program: Command): void {
     .option('--head <head>', 'ridge or ordinal', oneOf('--head', ['ridge', 'ordinal'] as const), 'ridge' as RaterModelHead)
     .option('--folds <n>', 'cross-validation folds', positiveInt('--folds'), 5)
     .option('--seed <n>', 'seed of the folds', wholeNumber('--seed'), 1)
-    .option('--alpha <x>', 'ridge penalty, or auto (inner cross-validation)', alphaOption, 'auto' as number | 'auto')
+    .option('--alpha <x>', 'ridge penalty, or auto (inner cross-validation)', positiveOrAuto('--alpha'), 'auto' as number | 'auto')
     .option('--disagreements <n>', 'how many most-disputed images to list', wholeNumber('--disagreements'), 20)
     .option('--json', 'print JSON')
     .action((opts: { db: string; embedding: string; by: 'rater' | 'cluster'; minRatings: number; head: RaterModelHead; folds: number; seed: number; alpha: number | 'auto'; disagreements: number; json?: boolean }) => {
