@@ -12,10 +12,10 @@ import { findDuplicates, outlierScores } from '../analysis/neighbors.js';
 import { knnCacheDir, knnProgressEvents } from '../analysis/knnIndex.js';
 import { analyzeRaters } from '../analysis/raterAnalysis.js';
 import { pseudoLabelLibrary } from '../analysis/pseudoLabels.js';
-import { runInWorker } from '../jobs/workerTask.js';
-import { runIssuesJob, type IssuesJobSummary } from './issuesApi.js';
+import { workerTaskJob, type WorkerJobOptions } from '../jobs/workerTask.js';
+import { runIssuesJob } from './issuesApi.js';
 import type { JobContext, JobOutcome } from '../jobs/jobRunner.js';
-import { checkProbeJob, checkRaterModelsJob, probeTaskWork, type ProbeJobOptions } from './probesApi.js';
+import { checkProbeJob, checkRaterModelsJob, probeTaskWork } from './probesApi.js';
 import { ApiInputError, parseJobParams, type JobParams } from './apiSchemas.js';
 
 export const ANALYSIS_JOB_KINDS = ['project', 'outliers', 'duplicates', 'raters', 'probe', 'rater-models', 'issues', 'pseudo-labels'] as const;
@@ -31,7 +31,7 @@ export function analysisJobWork(
   cacheDir: string,
   kind: AnalysisJobKind,
   params: Record<string, unknown>,
-  options: ProbeJobOptions = {},
+  options: WorkerJobOptions = {},
 ): (ctx: JobContext) => Promise<JobOutcome> {
   const embedding = (ref: string) => {
     try {
@@ -110,17 +110,8 @@ export function analysisJobWork(
       const run = embedding(p.embedding);
       // The run as resolved now, so a newer run of the same model appearing meanwhile changes nothing.
       const task = { ...p, embedding: String(run.runId) };
-      return async (ctx) => {
-        ctx.onProgress({ job: 'issues', phase: 'issues', done: 0, total: 1 });
-        // k-fold heads on every rated image: seconds to minutes of synchronous work, kept off the host's thread.
-        const inWorker =
-          options.worker !== false && !db.memory
-            ? await runInWorker<IssuesJobSummary>(new URL('./issuesWorker.js', import.meta.url), { dbPath: db.name, nativeBinding: options.nativeBinding, input: task }, ctx.signal, 'issues')
-            : null;
-        const summary = inWorker ?? runIssuesJob(db, task);
-        ctx.onProgress({ job: 'issues', phase: 'issues', done: 1, total: 1 });
-        return { summary };
-      };
+      // k-fold heads on every rated image: seconds to minutes of synchronous work, kept off the host's thread.
+      return workerTaskJob(db, new URL('./issuesWorker.js', import.meta.url), 'issues', task, runIssuesJob, options);
     }
   }
 }

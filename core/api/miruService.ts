@@ -44,7 +44,7 @@ import { ratersMethods } from './ratersApi.js';
 import { probesMethods } from './probesApi.js';
 import { issuesMethods } from './issuesApi.js';
 import { analysisJobWork, isAnalysisJobKind } from './analysisJobs.js';
-import { ApiInputError, ApiNotFoundError, parseApiInput, parseJobParams, type JobParams } from './apiSchemas.js';
+import { ApiInputError, ApiNotFoundError, parseApiInput, parseJobParams } from './apiSchemas.js';
 import { QueryEngine } from './queryEngine.js';
 import type {
   AddModelInput,

@@ -14,7 +14,7 @@
  * Both jobs are seconds to minutes of synchronous linear algebra: they run in a worker thread with their own
  * connection (probeWorker.ts), so the host keeps answering the UI meanwhile, and cancelling ends the worker.
  */
-import { runInWorker } from '../jobs/workerTask.js';
+import { workerTaskJob, type WorkerJobOptions } from '../jobs/workerTask.js';
 import type { LibraryDb } from '../library/openLibrary.js';
 import { listAnalyses, readAnalysisValues, saveAnalysis, type AnalysisRecord } from '../analysis/analysisStore.js';
 import { listEmbeddingRuns, resolveEmbeddingRun } from '../analysis/embeddingMatrix.js';
@@ -193,26 +193,9 @@ export function runProbeTask(db: LibraryDb, task: ProbeTask): ProbeJobSummary | 
   return task.kind === 'probe' ? runProbeReport(db, task.params) : runRaterModels(db, task.params);
 }
 
-export interface ProbeJobOptions {
-  /** better-sqlite3's addon for the worker's connection (the Electron host's build). */
-  nativeBinding?: string;
-  /** Run in a worker thread (default true); false, or a library without a file, runs on the calling thread. */
-  worker?: boolean;
-}
-
 /** The job's work: the task in a worker thread, ended by cancelling; on the calling thread where none can start. */
-export function probeTaskWork(db: LibraryDb, task: ProbeTask, options: ProbeJobOptions = {}): (ctx: JobContext) => Promise<JobOutcome> {
-  return async (ctx) => {
-    ctx.onProgress({ job: task.kind, phase: task.kind, done: 0, total: 1 });
-    const inWorker =
-      options.worker !== false && !db.memory
-        ? await runInWorker<ProbeJobSummary | RaterModelsJobSummary>(new URL('./probeWorker.js', import.meta.url), { dbPath: db.name, nativeBinding: options.nativeBinding, input: task }, ctx.signal, task.kind)
-        : null;
-    // No worker threads here: run on this thread, blocking it for the duration.
-    const summary = inWorker ?? runProbeTask(db, task);
-    ctx.onProgress({ job: task.kind, phase: task.kind, done: 1, total: 1 });
-    return { summary };
-  };
+export function probeTaskWork(db: LibraryDb, task: ProbeTask, options: WorkerJobOptions = {}): (ctx: JobContext) => Promise<JobOutcome> {
+  return workerTaskJob(db, new URL('./probeWorker.js', import.meta.url), task.kind, task, runProbeTask, options);
 }
 
 // ------------------------------------------------------------------------------------------------ reading back

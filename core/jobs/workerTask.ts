@@ -6,6 +6,7 @@
  */
 import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { openLibrary, type LibraryDb } from '../library/openLibrary.js';
+import type { JobContext, JobOutcome } from './jobRunner.js';
 
 /** What a task's worker posts back: its summary, or the message of the error that stopped it. */
 export type WorkerReply<T> = { ok: true; summary: T } | { ok: false; error: string };
@@ -64,4 +65,34 @@ export async function runInWorker<T, I = unknown>(script: URL, data: WorkerTaskD
     worker.once('error', (error) => settle(() => reject(new Error(`The ${label} worker failed: ${error.message}`))));
     worker.once('exit', (code) => settle(() => reject(new Error(`The ${label} worker stopped (exit code ${code}) before answering.`))));
   });
+}
+
+/** Where a worker-task job may run: a worker thread by default, with the host's better-sqlite3 build. */
+export interface WorkerJobOptions {
+  /** better-sqlite3's addon for the worker's connection (the Electron host's build). */
+  nativeBinding?: string;
+  /** Run in a worker thread (default true); false, or a library without a file, runs on the calling thread. */
+  worker?: boolean;
+}
+
+/**
+ * A job whose work is one synchronous task: in a worker thread running `script` (ended by cancelling), or on the
+ * calling thread where none can start. Progress is its start and its end (the task reports nothing between).
+ */
+export function workerTaskJob<I, T>(
+  db: LibraryDb,
+  script: URL,
+  label: string,
+  input: I,
+  run: (db: LibraryDb, input: I) => T,
+  options: WorkerJobOptions = {},
+): (ctx: JobContext) => Promise<JobOutcome> {
+  return async (ctx) => {
+    ctx.onProgress({ job: label, phase: label, done: 0, total: 1 });
+    const inWorker = options.worker !== false && !db.memory ? await runInWorker<T, I>(script, { dbPath: db.name, nativeBinding: options.nativeBinding, input }, ctx.signal, label) : null;
+    // No worker threads here: run on this thread, blocking it for the duration.
+    const summary = inWorker ?? run(db, input);
+    ctx.onProgress({ job: label, phase: label, done: 1, total: 1 });
+    return { summary };
+  };
 }
