@@ -29,7 +29,7 @@ export type InputGradients = (string | undefined)[];
 /** outputGrads[j] is the gradient for output j, or undefined where nothing downstream depends on that output. */
 export type GradientRule = (ctx: RuleContext, outputGrads: (string | undefined)[]) => InputGradients;
 
-/** A rule cannot handle this node's configuration (e.g. Slice with a step of 2); reported like a missing rule. */
+/** A rule cannot handle this node's configuration (e.g. a reflect Pad wider than its axis); reported like a missing rule. */
 export class UnsupportedNodeError extends Error {}
 
 // ------------------------------------------------------------------------------------------------- helpers
@@ -270,16 +270,25 @@ function sliceRule(ctx: RuleContext, g: string): InputGradients {
   const axes = node.input[3] ? requireInts(ctx, 3, 'axes') : starts.map((_, i) => i);
   const steps = node.input[4] ? requireInts(ctx, 4, 'steps') : starts.map(() => 1);
   // The adjoint puts each gradient value back where Slice took it from: per axis, spread the values `step` apart
-  // (interleave step - 1 zeros via a padded extra axis), then pad (or crop) to the input's extent.
+  // (interleave step - 1 zeros via a padded extra axis), then pad (or crop) to the input's extent. A negative step
+  // took the values in descending order: reversing the gradient along the axis makes it the ascending slice that
+  // starts at the last index taken.
   let grad = g;
   const shape = [...outShape];
   axes.forEach((rawAxis, i) => {
     const axis = normAxis(rawAxis, rank);
-    const step = steps[i]!;
-    if (step < 1) throw new UnsupportedNodeError(`Slice ${node.name}: a step of ${step} has no rule (only positive steps)`);
     const dim = inShape[axis]!;
-    const start = Math.min(Math.max(starts[i]! < 0 ? starts[i]! + dim : starts[i]!, 0), dim);
     const count = shape[axis]!;
+    let step = steps[i]!;
+    let start: number;
+    if (step > 0) start = Math.min(Math.max(starts[i]! < 0 ? starts[i]! + dim : starts[i]!, 0), dim);
+    else {
+      // ONNX clamps a negative step's start to [0, dim - 1].
+      const first = Math.min(Math.max(starts[i]! < 0 ? starts[i]! + dim : starts[i]!, 0), dim - 1);
+      start = count > 0 ? first + (count - 1) * step : 0;
+      step = -step;
+      if (count > 1) grad = reverseAxis(b, grad, axis);
+    }
     if (step > 1 && count > 0) {
       const lifted = [...shape.slice(0, axis + 1), 1, ...shape.slice(axis + 1)];
       const pads = new Array<number>(2 * (rank + 1)).fill(0);
@@ -290,29 +299,81 @@ function sliceRule(ctx: RuleContext, g: string): InputGradients {
     }
     const spread = shape[axis]!;
     const after = dim - start - spread;
-    const pads = new Array<number>(2 * rank).fill(0);
-    pads[axis] = start;
-    pads[axis + rank] = after;
     // A negative pad crops: the zeros interleaved after the last taken element may reach past the input's end.
-    grad = b.node('Pad', [grad, b.ints(pads)], { mode: 'constant' });
+    grad = padAxis(b, grad, rank, axis, start, after);
     shape[axis] = dim;
   });
   return [grad];
 }
 
+/** `t` in reverse order along `axis` (a Slice with step -1 over the whole axis). */
+function reverseAxis(b: GraphBuilder, t: string, axis: number): string {
+  return b.node('Slice', [t, b.ints([-1]), b.ints([Number.MIN_SAFE_INTEGER]), b.ints([axis]), b.ints([-1])]);
+}
+
+/** Zeros before and after `t` along one axis (negative counts crop). */
+function padAxis(b: GraphBuilder, t: string, rank: number, axis: number, before: number, after: number): string {
+  if (before === 0 && after === 0) return t;
+  const pads = new Array<number>(2 * rank).fill(0);
+  pads[axis] = before;
+  pads[axis + rank] = after;
+  return b.node('Pad', [t, b.ints(pads)], { mode: 'constant' });
+}
+
+/** `t[from:to]` along one axis. */
+function sliceAxis(b: GraphBuilder, t: string, axis: number, from: number, to: number): string {
+  return b.node('Slice', [t, b.ints([from]), b.ints([to]), b.ints([axis])]);
+}
+
 function padRule(ctx: RuleContext, g: string): InputGradients {
   const { b, node } = ctx;
   const mode = stringAttr(node, 'mode', 'constant');
-  if (mode !== 'constant') throw new UnsupportedNodeError(`Pad ${node.name}: mode ${mode} has no rule (only constant)`);
   const x = node.input[0]!;
   const inShape = ctx.shape(x);
   const rank = inShape.length;
   const pads = node.input[1] ? requireInts(ctx, 1, 'pads') : (intsAttr(node, 'pads') ?? []);
   const axes = node.input[3] ? requireInts(ctx, 3, 'axes').map((a) => normAxis(a, rank)) : Array.from({ length: rank }, (_, i) => i);
-  if (pads.some((p) => p < 0)) throw new UnsupportedNodeError(`Pad ${node.name}: negative pads (cropping) have no rule`);
-  const starts = axes.map((_, i) => pads[i]!);
-  const ends = axes.map((axis, i) => pads[i]! + inShape[axis]!);
-  return [b.node('Slice', [g, b.ints(starts), b.ints(ends), b.ints(axes)])];
+  const before = (i: number) => pads[i]!;
+  const after = (i: number) => pads[i + axes.length]!;
+  if (mode === 'constant') {
+    // The adjoint of padding is cropping the same amounts, and of cropping (negative pads) padding with zeros.
+    const full = new Array<number>(2 * rank).fill(0);
+    axes.forEach((axis, i) => {
+      full[axis] = -before(i);
+      full[axis + rank] = -after(i);
+    });
+    return [b.node('Pad', [g, b.ints(full)], { mode: 'constant' })];
+  }
+  if (mode !== 'reflect' && mode !== 'edge' && mode !== 'wrap') throw new UnsupportedNodeError(`Pad ${node.name}: mode ${mode} has no rule`);
+  if (pads.some((p) => p < 0)) throw new UnsupportedNodeError(`Pad ${node.name}: negative pads (cropping) in ${mode} mode have no rule`);
+  // Padding an axis at a time gives the same result as all at once (corners are padded twice either way), so the
+  // adjoint undoes one axis at a time: the interior's gradient plus each border's, folded back onto the input
+  // positions the border copied.
+  let grad = g;
+  axes.forEach((axis, i) => {
+    const n = inShape[axis]!;
+    const [p0, p1] = [before(i), after(i)];
+    if (p0 === 0 && p1 === 0) return;
+    const limit = mode === 'reflect' ? n - 1 : mode === 'wrap' ? n : Infinity;
+    if (p0 > limit || p1 > limit) throw new UnsupportedNodeError(`Pad ${node.name}: ${mode} pads of ${Math.max(p0, p1)} on an axis of ${n} have no rule (at most ${limit})`);
+    const terms = [sliceAxis(b, grad, axis, p0, p0 + n)];
+    if (p0 > 0) {
+      const left = sliceAxis(b, grad, axis, 0, p0);
+      // reflect: output i < p0 copies input p0 - i; edge: input 0; wrap: input n - p0 + i.
+      if (mode === 'reflect') terms.push(padAxis(b, reverseAxis(b, left, axis), rank, axis, 1, n - 1 - p0));
+      else if (mode === 'edge') terms.push(padAxis(b, b.sumKeep(left, [axis]), rank, axis, 0, n - 1));
+      else terms.push(padAxis(b, left, rank, axis, n - p0, 0));
+    }
+    if (p1 > 0) {
+      const right = sliceAxis(b, grad, axis, p0 + n, p0 + n + p1);
+      // reflect: output p0 + n + k copies input n - 2 - k; edge: input n - 1; wrap: input k.
+      if (mode === 'reflect') terms.push(padAxis(b, reverseAxis(b, right, axis), rank, axis, n - 1 - p1, 1));
+      else if (mode === 'edge') terms.push(padAxis(b, b.sumKeep(right, [axis]), rank, axis, n - 1, 0));
+      else terms.push(padAxis(b, right, rank, axis, 0, n - p1));
+    }
+    grad = b.sum(terms);
+  });
+  return [grad];
 }
 
 function concatRule(ctx: RuleContext, g: string): InputGradients {
