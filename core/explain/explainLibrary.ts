@@ -139,17 +139,28 @@ export async function explainLibrary(db: LibraryDb, modelName: string, request: 
     }
     const total = images.length;
     options.onProgress?.({ job: 'explain', phase: 'explain', done: 0, total });
+    const isStored = (id: number) => !options.force && stored.get(model.id, recipe.method, recipe.layer, recipe.target, recipe.params, id) !== undefined;
+    // The next image is decoded (sharp, off the main thread) while this one is explained.
+    const load = (index: number) => {
+      const image = images[index];
+      if (!image || isStored(image.id)) return undefined;
+      const loading = loadInputImage(image.path, model.card);
+      loading.catch(() => {}); // handled when awaited; this keeps an early rejection from being reported as unhandled
+      return loading;
+    };
+    let loading = load(0);
     for (const [i, image] of images.entries()) {
       if (options.signal?.aborted) {
         summary.interrupted = true;
         break;
       }
-      if (!options.force && stored.get(model.id, recipe.method, recipe.layer, recipe.target, recipe.params, image.id)) {
+      const current = loading;
+      loading = load(i + 1);
+      if (!current) {
         summary.skipped++;
       } else {
         try {
-          const input = await loadInputImage(image.path, model.card);
-          const result = await explainer.explain(input, { ...request, layer: usesLayer(request.method) ? layer : undefined });
+          const result = await explainer.explain(await current, { ...request, layer: usesLayer(request.method) ? layer : undefined });
           if (!result.map.every(Number.isFinite) || !result.raw.every(Number.isFinite)) throw new Error('the map holds NaN or infinite values (the model output is not finite for this image)');
           saveSaliency(db, model.id, image.id, recipe, result, explainer.provider);
           summary.explained++;

@@ -9,6 +9,7 @@ import { ModelProtoSchema, TensorProto_DataType as DataType, type ModelProto } f
 import { performance } from 'node:perf_hooks';
 import type { ModelCard } from '../models/modelCard.js';
 import { InferencePool } from '../models/inferencePool.js';
+import { inferSplittingOnOutOfMemory } from '../models/libraryInference.js';
 import type { ProviderChoice } from '../models/executionProviders.js';
 import type { Feeds } from '../models/inferenceMessages.js';
 import { loadOnnxModel, saveOnnxModel } from '../models/onnx/onnxModel.js';
@@ -88,7 +89,7 @@ export interface SaliencyResult {
   gradients?: 'backward-graph' | 'central-differences';
 }
 
-interface Derived {
+export interface Derived {
   pool: InferencePool;
   outputs: string[];
 }
@@ -206,8 +207,7 @@ export class Explainer {
     return async (tensors) => {
       if (!tensors.length) return new Float32Array(0);
       const derived = await this.forwardModel(target);
-      const out = await derived.pool.run(this.inputFeeds(tensors), [derived.outputs[0]!]);
-      return out[derived.outputs[0]!]!.data as Float32Array;
+      return scoreSplittingOnOutOfMemory(derived, tensors, (batch) => this.inputFeeds(batch));
     };
   }
 
@@ -366,11 +366,12 @@ export class Explainer {
         return this.withTarget(head, target, [], { [layer]: { type: 'float32', data: new Float32Array(layerSize(layout)), dims: [1, ...shape.slice(1)] } });
       });
       const per = layerSize(layout);
-      const data = new Float32Array(layers.length * per);
-      layers.forEach((l, i) => data.set(l, i * per));
       const shape = await this.layerShape(layer);
-      const out = await derived.pool.run({ [layer]: { type: 'float32', data, dims: [layers.length, ...shape.slice(1)] } }, [derived.outputs[0]!]);
-      return out[derived.outputs[0]!]!.data as Float32Array;
+      return scoreSplittingOnOutOfMemory(derived, layers, (batch) => {
+        const data = new Float32Array(batch.length * per);
+        batch.forEach((l, i) => data.set(l, i * per));
+        return { [layer]: { type: 'float32', data, dims: [batch.length, ...shape.slice(1)] } };
+      });
     };
   }
 
@@ -491,4 +492,21 @@ function blackTensor(image: InputImage, card: ModelCard): Float32Array {
   const black = blackPixel(card);
   const plane = image.height * image.width;
   return Float32Array.from({ length: image.tensor.length }, (_, i) => black[image.layout === 'NCHW' ? Math.floor(i / plane) : i % 3]!);
+}
+
+/**
+ * One target score per one-image tensor, in one run of `derived`; a batch the provider has no memory for is
+ * halved (recursively), so perturbation and difference batches shrink to what fits instead of failing.
+ */
+export async function scoreSplittingOnOutOfMemory(derived: Derived, tensors: Float32Array[], feeds: (batch: Float32Array[]) => Feeds): Promise<Float32Array> {
+  const output = derived.outputs[0]!;
+  const results = await inferSplittingOnOutOfMemory(
+    tensors.map((tensor) => ({ tensor })),
+    (batch) => derived.pool.run(feeds(batch), [output]),
+    () => {},
+  );
+  return Float32Array.from(results, (r) => {
+    if (!r.outputs) throw new Error(r.error);
+    return r.outputs[output]!.data[0]!;
+  });
 }

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema, TensorProto_DataType } from 'onnx-buf';
-import { Explainer, EXPLAIN_METHODS } from '../../../core/explain/explainer.js';
+import { Explainer, EXPLAIN_METHODS, scoreSplittingOnOutOfMemory, type Derived } from '../../../core/explain/explainer.js';
+import { OutOfMemoryError, type InferencePool } from '../../../core/models/inferencePool.js';
 import { GraphBuilder } from '../../../core/explain/graphBuilder.js';
 import { loadInputImage } from '../../../core/explain/inputImage.js';
 import { layerLayout, LayerShapeError, toActivationMap, fromActivationMap } from '../../../core/explain/layerMaps.js';
@@ -177,4 +178,27 @@ test('targets parse against the card', () => {
   assert.deepEqual(parseTarget('prob:0', card), { kind: 'prob', index: 0 });
   assert.throws(() => parseTarget('class:-1', card), TargetError);
   assert.throws(() => parseTarget('prob:x', card), /whole number/);
+});
+
+test('perturbation and difference batches halve until they fit when the provider runs out of memory', async () => {
+  // The subject is the splitting: a pool that holds at most 3 images and scores each as the sum of its values.
+  const sizes: number[] = [];
+  const pool = {
+    run: async (feeds: Record<string, { data: Float32Array; dims: number[] }>) => {
+      const { data, dims } = feeds.x!;
+      sizes.push(dims[0]!);
+      if (dims[0]! > 3) throw new OutOfMemoryError('Failed to allocate memory for requested buffer');
+      const per = data.length / dims[0]!;
+      return { y: { type: 'float32', data: Float32Array.from({ length: dims[0]! }, (_, i) => data.subarray(i * per, (i + 1) * per).reduce((a, v) => a + v, 0)), dims: [dims[0]!, 1] } };
+    },
+  } as unknown as InferencePool;
+  const derived: Derived = { pool, outputs: ['y'] };
+  const tensors = Array.from({ length: 10 }, (_, i) => Float32Array.of(i, 2 * i));
+  const stack = (batch: Float32Array[]) => ({ x: { type: 'float32' as const, data: Float32Array.from(batch.flatMap((t) => Array.from(t))), dims: [batch.length, 2] } });
+  const scores = await scoreSplittingOnOutOfMemory(derived, tensors, stack);
+  assert.deepEqual(Array.from(scores), tensors.map((_, i) => 3 * i));
+  assert.ok(sizes.includes(10) && Math.max(...sizes.slice(1)) < 10 && sizes.some((n) => n <= 3), `batch sizes tried: ${sizes.join(', ')}`);
+  // An error that is not memory is not retried, and names what failed.
+  const failing = { pool: { run: async () => { throw new Error('Non-zero status code returned while running Conv node'); } } as unknown as InferencePool, outputs: ['y'] };
+  await assert.rejects(scoreSplittingOnOutOfMemory(failing, tensors.slice(0, 4), stack), /Conv node/);
 });
