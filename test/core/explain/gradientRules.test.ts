@@ -106,3 +106,9 @@ test('every operator with a rule has a numeric check', () => {
   const unchecked = OPERATORS_WITH_RULES.filter((op) => !covered.has(op));
   assert.deepEqual(unchecked, []);
 });
+
+test('a Pad no rule covers (wrap wider than its axis) is reported by name, not differentiated wrongly', async () => {
+  // The rule folds each border back once; a wrap pad wider than the axis would wrap more than once.
+  const model = modelFrom([1, 1, 3, 3], 19, (b, x) => b.node('Pad', [x, b.ints([0, 0, 0, 4, 0, 0, 0, 0])], { mode: 'wrap' }));
+  await assert.rejects(checkGradient(model, [1, 1, 3, 3]), /no gradient rule for Pad .*wrap pads of 4 on an axis of 3 have no rule \(at most 3\)/);
+});
