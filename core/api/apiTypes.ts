@@ -121,6 +121,11 @@ export interface ModelSummary {
   scoredImages: number;
 }
 
+/** A model just added; `replaced` says where an earlier version under the same name and its results were kept. */
+export interface AddedModel extends ModelSummary {
+  replaced: { keptAs: string; runs: number; saliencyMaps: number } | null;
+}
+
 export interface AddModelInput {
   file: string;
   name?: string;
@@ -217,7 +222,7 @@ export interface MiruApi {
   tagImages(input: TagInput): Promise<TagResult>;
   listRaters(input: Record<string, never>): Promise<{ name: string; ratings: number; group: string | null }[]>;
   listModels(input: Record<string, never>): Promise<ModelSummary[]>;
-  addModel(input: AddModelInput): Promise<ModelSummary>;
+  addModel(input: AddModelInput): Promise<AddedModel>;
   saliency(input: SaliencyInput): Promise<SaliencyResultDto>;
   startJob(input: StartJobInput): Promise<JobInfo>;
   cancelJob(input: { id: number }): Promise<JobInfo>;

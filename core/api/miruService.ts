@@ -48,6 +48,7 @@ import { ApiInputError, ApiNotFoundError, parseApiInput, parseJobParams } from '
 import { QueryEngine } from './queryEngine.js';
 import type {
   AddModelInput,
+  AddedModel,
   ApiMethod,
   CountInput,
   FieldInfo,
@@ -592,10 +593,10 @@ export function createMiruService(dbPath: string, options: MiruServiceOptions = 
       return listModels(db).map(modelSummary);
     },
 
-    async addModel(input: AddModelInput): Promise<ModelSummary> {
-      const { model } = await addModel(db, input.file, { name: input.name, preset: input.preset, cardFile: input.cardFile });
+    async addModel(input: AddModelInput): Promise<AddedModel> {
+      const { model, replaced } = await addModel(db, input.file, { name: input.name, preset: input.preset, cardFile: input.cardFile });
       changed('models');
-      return modelSummary(model);
+      return { ...modelSummary(model), replaced };
     },
 
     async saliency(input: SaliencyInput): Promise<SaliencyResultDto> {

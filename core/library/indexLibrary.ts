@@ -27,6 +27,11 @@ export interface IndexSummary {
   unchanged: number;
   moved: number;
   missing: number;
+  /**
+   * Updated images whose content changed: their model results (scores, vectors, run failures, saliency maps)
+   * described the old content and were removed, so the next `miru score` / `embed` redoes them.
+   */
+  contentChanged: number;
   errors: ScanProblem[];
   /** Files in an image format Miru refuses, with the reason. */
   refused: ScanProblem[];
@@ -63,7 +68,7 @@ const BATCH_MAX_WAIT_MS = 500;
  */
 export async function indexLibrary(db: LibraryDb, folders: string[], options: IndexOptions): Promise<IndexSummary> {
   const progress = options.onProgress ?? (() => {});
-  const summary: IndexSummary = { indexed: 0, added: 0, updated: 0, unchanged: 0, moved: 0, missing: 0, errors: [], refused: [] };
+  const summary: IndexSummary = { indexed: 0, added: 0, updated: 0, unchanged: 0, moved: 0, missing: 0, contentChanged: 0, errors: [], refused: [] };
   const roots = await resolveRoots(db, folders);
 
   // 1. Walk every root before touching the database, so vanished files (move candidates) are known up front.
@@ -205,6 +210,9 @@ class BatchWriter {
   private readonly moveImage;
   private readonly setMissing;
   private readonly restore;
+  private readonly previousHash;
+  private readonly staleResults;
+  private readonly reopenRun;
 
   constructor(
     private readonly db: LibraryDb,
@@ -234,6 +242,27 @@ class BatchWriter {
     );
     this.setMissing = db.prepare(`UPDATE images SET status = 'missing' WHERE id = ? AND status != 'missing'`);
     this.restore = db.prepare(`UPDATE images SET status = CASE WHEN error IS NULL THEN 'ok' ELSE 'error' END WHERE id = ?`);
+    this.previousHash = db.prepare<[number], string | null>('SELECT content_hash FROM images WHERE id = ?').pluck();
+    this.staleResults = ['scores', 'embeddings', 'run_failures'].map((table) => db.prepare<[number], { run_id: number }>(`DELETE FROM ${table} WHERE image_id = ? RETURNING run_id`));
+    this.staleResults.push(db.prepare<[number], { run_id: number }>('DELETE FROM saliency WHERE image_id = ? RETURNING NULL AS run_id'));
+    this.reopenRun = db.prepare(`UPDATE runs SET status = 'partial' WHERE id = ? AND status = 'complete'`);
+  }
+
+  /**
+   * An existing image's content changed (the file was edited or replaced): what models computed from the old
+   * pixels no longer describes it. Its results go, and runs that covered it are no longer complete.
+   */
+  private forgetIfContentChanged(id: number, contentHash: string | null): void {
+    const previous = this.previousHash.get(id);
+    if (previous === undefined || previous === null || previous === contentHash) return;
+    let removed = 0;
+    for (const statement of this.staleResults) {
+      for (const row of statement.all(id)) {
+        removed++;
+        if (row.run_id !== null) this.reopenRun.run(row.run_id);
+      }
+    }
+    if (removed > 0) this.summary.contentChanged++;
   }
 
   add(outcome: Outcome): void {
@@ -270,7 +299,10 @@ class BatchWriter {
         if (id === null) {
           id = Number(this.insertImage.run({ rootId: outcome.rootId, relPath: file.relPath, bytes: file.bytes, mtimeMs: file.mtimeMs, now }).lastInsertRowid);
           s.added++;
-        } else s.updated++;
+        } else {
+          s.updated++;
+          this.forgetIfContentChanged(id, image.contentHash);
+        }
         const st = image.stats;
         this.updateImage.run({
           id, now, contentHash: image.contentHash, bytes: file.bytes, mtimeMs: file.mtimeMs, width: image.width, height: image.height,
@@ -288,6 +320,7 @@ class BatchWriter {
           this.insertError.run(row);
           s.added++;
         } else {
+          this.forgetIfContentChanged(outcome.existingId, outcome.contentHash);
           this.updateError.run({ ...row, id: outcome.existingId });
           s.updated++;
         }

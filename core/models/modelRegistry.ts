@@ -22,21 +22,59 @@ export interface AddModelOptions {
   cardFile?: string;
 }
 
+/** What re-adding a name under which results were stored did with them. */
+export interface ReplacedModel {
+  /** The name the earlier version and its results are kept under. */
+  keptAs: string;
+  runs: number;
+  saliencyMaps: number;
+}
+
 /**
  * Registers a model in the library: the card is resolved (preset, card file, what the graph says) and checked
  * against the model before anything is stored, so a wrong input name or layout fails here, not mid-run.
+ *
+ * Re-adding a name with the same file and card only updates its path (the file moved). A different file or card
+ * is a different model: where the earlier version has results (runs, saliency maps), it keeps them under
+ * `<name>@<sha256 prefix>`, and the name starts afresh, so old scores are never resumed or shown as the new
+ * model's.
  */
-export async function addModel(db: LibraryDb, modelFile: string, options: AddModelOptions = {}): Promise<{ model: StoredModel; info: ModelInfo }> {
+export async function addModel(db: LibraryDb, modelFile: string, options: AddModelOptions = {}): Promise<{ model: StoredModel; info: ModelInfo; replaced: ReplacedModel | null }> {
   const { path: absolute, bytes, info, card, name } = await resolveModelFile(modelFile, options);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const existing = db.prepare<[string], { id: number }>('SELECT id FROM models WHERE name = ?').get(name);
+  const cardJson = JSON.stringify(card);
   const now = new Date().toISOString();
-  if (existing) {
-    db.prepare('UPDATE models SET path = ?, sha256 = ?, card = ? WHERE id = ?').run(absolute, sha256, JSON.stringify(card), existing.id);
-  } else {
-    db.prepare('INSERT INTO models (name, path, sha256, card, added_at) VALUES (?, ?, ?, ?, ?)').run(name, absolute, sha256, JSON.stringify(card), now);
+  let replaced: ReplacedModel | null = null;
+  db.transaction(() => {
+    const existing = db.prepare<[string], { id: number; sha256: string; card: string }>('SELECT id, sha256, card FROM models WHERE name = ?').get(name);
+    if (existing && existing.sha256 === sha256 && existing.card === cardJson) {
+      db.prepare('UPDATE models SET path = ? WHERE id = ?').run(absolute, existing.id);
+      return;
+    }
+    if (existing) {
+      const count = (table: string) => db.prepare<[number], number>(`SELECT count(*) FROM ${table} WHERE model_id = ?`).pluck().get(existing.id) ?? 0;
+      const runs = count('runs');
+      const saliencyMaps = count('saliency');
+      if (runs + saliencyMaps === 0) {
+        db.prepare('UPDATE models SET path = ?, sha256 = ?, card = ? WHERE id = ?').run(absolute, sha256, cardJson, existing.id);
+        return;
+      }
+      const keptAs = unusedName(db, `${name}@${existing.sha256.slice(0, 8)}`);
+      db.prepare('UPDATE models SET name = ? WHERE id = ?').run(keptAs, existing.id);
+      replaced = { keptAs, runs, saliencyMaps };
+    }
+    db.prepare('INSERT INTO models (name, path, sha256, card, added_at) VALUES (?, ?, ?, ?, ?)').run(name, absolute, sha256, cardJson, now);
+  })();
+  return { model: getModel(db, name), info, replaced };
+}
+
+/** `base`, or `base-2`, `base-3`... whichever no model has yet. */
+function unusedName(db: LibraryDb, base: string): string {
+  const taken = db.prepare<[string], number>('SELECT count(*) FROM models WHERE name = ?').pluck();
+  for (let n = 1; ; n++) {
+    const candidate = n === 1 ? base : `${base}-${n}`;
+    if (!taken.get(candidate)) return candidate;
   }
-  return { model: getModel(db, name), info };
 }
 
 /**

@@ -24,10 +24,12 @@ export function ModelsPanel(props: Props) {
   const [preset, setPreset] = useState<AddModelInput['preset'] | ''>('');
   const [cardFile, setCardFile] = useState('');
   const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
   const [adding, setAdding] = useState(false);
 
   const add = async () => {
     setError(null);
+    setNotice(null);
     if (!file.trim()) return setError('Give the path of an .onnx file on the machine running Miru.');
     const input: AddModelInput = { file: file.trim() };
     if (name.trim()) input.name = name.trim();
@@ -37,6 +39,9 @@ export function ModelsPanel(props: Props) {
     try {
       const model = await client.call('addModel', input);
       props.onAdded(model);
+      if (model.replaced) {
+        setNotice(`"${model.name}" replaces an earlier version (another file or card). Its ${model.replaced.runs} run(s) and ${model.replaced.saliencyMaps} saliency map(s) are kept under "${model.replaced.keptAs}"; score "${model.name}" again.`);
+      }
       setFile('');
       setName('');
       setCardFile('');
@@ -85,6 +90,11 @@ export function ModelsPanel(props: Props) {
           {error && (
             <div className="inline-error" role="alert">
               {error}
+            </div>
+          )}
+          {notice && (
+            <div className="inline-note" role="status" data-testid="models-notice">
+              {notice}
             </div>
           )}
           <div className="form-actions">

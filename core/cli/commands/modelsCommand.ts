@@ -53,9 +53,12 @@ export function registerModels(program: Command): void {
     .action(async (file: string, opts: { db: string; name?: string; preset?: PresetName; card?: string; json?: boolean }) => {
       const db = openDb(opts.db, 'existing');
       try {
-        const { model } = await addModel(db, file, { name: opts.name, preset: opts.preset, cardFile: opts.card });
-        if (opts.json) printJson(model);
-        else console.log(`Added "${model.name}" (${model.card.input.layout} ${model.card.input.size.join('x')}, ${model.card.input.channels}, score: ${model.card.outputs.score?.name ?? '-'} ${model.card.outputs.score?.kind ?? ''}, embedding: ${model.card.outputs.embedding?.name ?? '-'}).`);
+        const { model, replaced } = await addModel(db, file, { name: opts.name, preset: opts.preset, cardFile: opts.card });
+        if (opts.json) printJson({ ...model, replaced });
+        else {
+          console.log(`Added "${model.name}" (${model.card.input.layout} ${model.card.input.size.join('x')}, ${model.card.input.channels}, score: ${model.card.outputs.score?.name ?? '-'} ${model.card.outputs.score?.kind ?? ''}, embedding: ${model.card.outputs.embedding?.name ?? '-'}).`);
+          if (replaced) console.log(`It replaces an earlier "${model.name}" (another file or card): its ${replaced.runs} run(s) and ${replaced.saliencyMaps} saliency map(s) are kept under "${replaced.keptAs}"; score "${model.name}" again for the new version.`);
+        }
       } finally {
         db.close();
       }

@@ -106,7 +106,7 @@ before(
     } catch (error) {
       // Recorded, not thrown: every corpus test then fails with this reason, and the tests below still run.
       runError = error as Error;
-      summary = { indexed: 0, added: 0, updated: 0, unchanged: 0, moved: 0, missing: 0, errors: [], refused: [] };
+      summary = { indexed: 0, added: 0, updated: 0, unchanged: 0, moved: 0, missing: 0, contentChanged: 0, errors: [], refused: [] };
     }
     runMs = performance.now() - started;
     rows = db.prepare('SELECT * FROM images ORDER BY id').all() as Row[];
