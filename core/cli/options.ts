@@ -88,3 +88,13 @@ export function interruptible(reason?: Error): { signal: AbortSignal; dispose: (
   process.once('SIGINT', onSigint);
   return { signal: controller.signal, dispose: () => process.off('SIGINT', onSigint) };
 }
+
+/**
+ * After a job that stopped early on Ctrl-C and kept what it finished: says how to go on, and exits 130 (the
+ * shell's code for SIGINT) so scripts can tell an interrupted run from a finished one.
+ */
+export function reportInterrupted(signal: AbortSignal): void {
+  if (!signal.aborted) return;
+  console.error('Interrupted: what finished is saved; run the same command again to resume.');
+  process.exitCode = 130;
+}

@@ -1,9 +1,11 @@
 import type { LibraryDb } from '../library/openLibrary.js';
 import { getModel, readVerifiedModel } from './modelRegistry.js';
 import { runInferenceJob, type ImageOutput, type InferenceJobOptions } from './libraryInference.js';
-import { openRun, clearRun, finishRun, coveredCount, failureWriter } from './runs.js';
+import { openRun, finishRun, failureWriter, prepareRerun } from './runs.js';
 import { loadOnnxModel, saveOnnxModel } from './onnx/onnxModel.js';
 import { addGraphOutputs } from './onnx/editGraph.js';
+import { shapeOf } from './onnx/tensorTypes.js';
+import type { ValueInfoProto } from 'onnx-buf';
 
 export type EmbeddingPool = 'mean' | 'cls' | 'none';
 
@@ -15,12 +17,19 @@ export interface EmbedOptions extends InferenceJobOptions {
   pool?: EmbeddingPool;
   normalize?: boolean;
   force?: boolean;
+  /** Try again the images whose earlier attempt in this run failed. */
+  retryFailed?: boolean;
 }
 
 export interface EmbedSummary {
   run: number;
   embedded: number;
+  /** Already done by an earlier invocation of this run. */
   skipped: number;
+  /** Failures recorded by an earlier invocation and not retried (see retryFailed). */
+  failedBefore: number;
+  /** Library images that could not be read when indexed: in no run. */
+  unreadable: number;
   failed: number;
   dimension: number | null;
   ep: string;
@@ -45,13 +54,12 @@ export async function embedLibrary(db: LibraryDb, modelName: string, options: Em
   const pool: EmbeddingPool = options.pool ?? 'mean';
   if (!['mean', 'cls', 'none'].includes(pool)) throw new Error(`--pool must be mean, cls or none (got ${JSON.stringify(pool)}).`);
   let bytes = await readVerifiedModel(model);
-  if (options.layer) {
-    bytes = saveOnnxModel(addGraphOutputs(loadOnnxModel(bytes, model.path), [options.layer]));
-  }
+  const graph = options.layer ? addGraphOutputs(loadOnnxModel(bytes, model.path), [options.layer]) : loadOnnxModel(bytes, model.path);
+  if (options.layer) bytes = saveOnnxModel(graph);
+  checkEmbeddingTensor(graph.graph!.output, target, pool, model.name, Boolean(options.layer));
   const params = { [options.layer ? 'layer' : 'output']: target, pool, normalize: Boolean(options.normalize) };
   const runId = openRun(db, model.id, 'embed', params);
-  if (options.force) clearRun(db, runId);
-  const skipped = coveredCount(db, runId);
+  const prior = prepareRerun(db, runId, options);
   let dimension = db.prepare<[number], number>('SELECT length(vector) / 4 FROM embeddings WHERE run_id = ? LIMIT 1').pluck().get(runId) ?? null;
 
   const insert = db.prepare('INSERT OR REPLACE INTO embeddings (run_id, image_id, vector) VALUES (?, ?, ?)');
@@ -82,7 +90,7 @@ export async function embedLibrary(db: LibraryDb, modelName: string, options: Em
   return {
     run: runId,
     embedded: summary.processed,
-    skipped,
+    ...prior,
     failed: summary.failed,
     dimension,
     ep: summary.provider,
@@ -91,6 +99,22 @@ export async function embedLibrary(db: LibraryDb, modelName: string, options: Em
     fallbackReasons: summary.fallbackReasons,
     failures: summary.failures,
   };
+}
+
+/**
+ * Refuses, before any run is opened, an embedding output the model does not have or a pooling its declared
+ * shape cannot take: every image would fail the same way.
+ */
+function checkEmbeddingTensor(outputs: ValueInfoProto[], target: string, pool: EmbeddingPool, modelName: string, isLayer: boolean): void {
+  const output = outputs.find((o) => o.name === target);
+  if (!output) {
+    throw new Error(`"${modelName}" has no output named ${JSON.stringify(target)}; its outputs are ${outputs.map((o) => o.name).join(', ')}. Pass one of them to --output, or any inner tensor to --layer (\`miru models inspect\` lists them).`);
+  }
+  const rank = shapeOf(output)?.length;
+  if (rank === undefined || pool === 'none') return;
+  const what = `${isLayer ? 'layer' : 'output'} ${target} has rank ${rank}`;
+  if (pool === 'cls' && rank !== 3) throw new Error(`--pool cls takes the first token of a token sequence [batch, tokens, channels], but ${what}. Use --pool mean or none.`);
+  if (rank > 4) throw new Error(`${what}; --pool ${pool} pools maps [batch, C, H, W] and token sequences [batch, tokens, C]. Use --pool none to keep the flattened tensor.`);
 }
 
 /** Pools one image's tensor (batch dimension removed) into a vector; rank 3 is (C,H,W), rank 2 is (L,C). */

@@ -457,6 +457,14 @@ function resolveInput(model: ModelIO, input: Partial<ModelCardInput>, origin: Pa
     tensor = images[0];
   }
   if (!tensor) return null;
+  const image = tensor;
+  const others = model.inputs.filter((t) => t !== image);
+  if (others.length) {
+    problems.push(
+      `the model has ${others.length === 1 ? 'an input' : 'inputs'} besides the image input ${image.name}: ${listTensors(others)}. Miru feeds only the image, ` +
+        'so every other input needs a value inside the model: re-export it with those inputs as constants (initializers), or without them',
+    );
+  }
   const shape = tensor.shape;
   const described = `the model's input ${tensor.name} has shape ${formatShape(shape)}`;
 
@@ -508,13 +516,16 @@ function resolveInput(model: ModelIO, input: Partial<ModelCardInput>, origin: Pa
   }
   if (!size) return null;
 
+  const resize = input.resize ?? DEFAULT_INPUT.resize;
   return {
     name: tensor.name,
     layout,
     size,
     channels: input.channels ?? DEFAULT_INPUT.channels,
-    resize: input.resize ?? DEFAULT_INPUT.resize,
-    crop: input.crop ?? DEFAULT_INPUT.crop,
+    resize,
+    // The crop fraction means something only to center-crop: a preset's 0.875 must not linger in a card that
+    // switched to stretch or letterbox, where it would read as if part of the image were cut.
+    crop: resize === 'center-crop' ? (input.crop ?? DEFAULT_INPUT.crop) : DEFAULT_INPUT.crop,
     pad: input.pad ?? DEFAULT_INPUT.pad,
     interpolation: input.interpolation ?? DEFAULT_INPUT.interpolation,
     scale: input.scale ?? DEFAULT_INPUT.scale,

@@ -18,7 +18,7 @@ export interface StoredModel {
 export interface AddModelOptions {
   name?: string;
   preset?: PresetName;
-  /** Path of a card JSON file. Without one, `<model>.card.json` beside the model is used when present. */
+  /** Path of a card JSON file. Without one (and without a preset), `<model>.card.json` beside the model is used when present. */
   cardFile?: string;
 }
 
@@ -85,7 +85,8 @@ export async function resolveModelFile(modelFile: string, options: AddModelOptio
   const absolute = path.resolve(modelFile);
   const bytes = await readModelFile(absolute);
   const info = await inspectModel(bytes, { sourceName: absolute });
-  const cardFile = options.cardFile ?? siblingCard(absolute);
+  // A card beside the model applies only when neither --card nor --preset says how to feed it.
+  const cardFile = options.cardFile ?? (options.preset ? undefined : siblingCard(absolute));
   let cardJson: unknown;
   if (cardFile) {
     try {
@@ -117,10 +118,19 @@ export function getModel(db: LibraryDb, name: string): StoredModel {
 
 /** Reads a stored model's file and refuses it if it changed since `models add` checked its card. */
 export async function readVerifiedModel(model: StoredModel): Promise<Uint8Array> {
-  const bytes = await readModelFile(model.path);
+  const again = `\`miru models add <file> --db <library> --name ${model.name}\` (with the --card or --preset it was added with)`;
+  let bytes: Uint8Array;
+  try {
+    bytes = await readModelFile(model.path);
+  } catch (error) {
+    throw new Error(`Model "${model.name}": ${(error as Error).message}. If the file moved, add it again from its new place with ${again}.`);
+  }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 !== model.sha256) {
-    throw new Error(`The model file ${model.path} changed since it was added as "${model.name}". Run \`miru models add ${model.path} --name ${model.name}\` again to re-check its card.`);
+    throw new Error(
+      `The model file ${model.path} changed since it was added as "${model.name}". Add it again with ${again} to re-check its card; ` +
+        `the results of the earlier version are then kept under "${model.name}@${model.sha256.slice(0, 8)}".`,
+    );
   }
   return bytes;
 }

@@ -17,10 +17,30 @@ export function openRun(db: LibraryDb, modelId: number, kind: RunKind, params: R
   );
 }
 
-/** Images a run already covered (a result or a recorded failure): what a rerun skips. */
-export function coveredCount(db: LibraryDb, runId: number): number {
-  const count = (table: string) => db.prepare<[number], number>(`SELECT count(*) FROM ${table} WHERE run_id = ?`).pluck().get(runId) ?? 0;
-  return count('scores') + count('embeddings') + count('run_failures');
+/**
+ * What a rerun finds already done: images with a result (skipped) and images with a recorded failure (not
+ * retried unless asked: an undecodable file would fail again; one fixed in place is re-indexed with new
+ * content, which clears its failure). Also how many library images are unreadable and so in no run at all.
+ */
+export interface PriorCoverage {
+  skipped: number;
+  failedBefore: number;
+  unreadable: number;
+}
+
+/**
+ * Opens a rerun: forgets everything with `force`, only the recorded failures with `retryFailed`, and counts
+ * what is left to skip.
+ */
+export function prepareRerun(db: LibraryDb, runId: number, options: { force?: boolean; retryFailed?: boolean }): PriorCoverage {
+  if (options.force) clearRun(db, runId);
+  else if (options.retryFailed) db.prepare('DELETE FROM run_failures WHERE run_id = ?').run(runId);
+  const count = (sql: string) => db.prepare<[number], number>(sql).pluck().get(runId) ?? 0;
+  return {
+    skipped: count('SELECT count(*) FROM scores WHERE run_id = ?') + count('SELECT count(*) FROM embeddings WHERE run_id = ?'),
+    failedBefore: count('SELECT count(*) FROM run_failures WHERE run_id = ?'),
+    unreadable: db.prepare<[], number>(`SELECT count(*) FROM images WHERE status = 'error'`).pluck().get() ?? 0,
+  };
 }
 
 /** Records a batch's per-image failures (decode errors, NaN outputs): failures are never stored as results. */

@@ -2,16 +2,23 @@ import type { LibraryDb } from '../library/openLibrary.js';
 import { getModel, readVerifiedModel } from './modelRegistry.js';
 import { readScore, type ScoredOutput } from './readScores.js';
 import { runInferenceJob, type InferenceJobOptions } from './libraryInference.js';
-import { openRun, clearRun, finishRun, coveredCount, failureWriter } from './runs.js';
+import { openRun, finishRun, failureWriter, prepareRerun } from './runs.js';
 
 export interface ScoreOptions extends InferenceJobOptions {
   force?: boolean;
+  /** Try again the images whose earlier attempt in this run failed. */
+  retryFailed?: boolean;
 }
 
 export interface ScoreSummary {
   run: number;
   scored: number;
+  /** Already done by an earlier invocation of this run. */
   skipped: number;
+  /** Failures recorded by an earlier invocation and not retried (see retryFailed). */
+  failedBefore: number;
+  /** Library images that could not be read when indexed: in no run. */
+  unreadable: number;
   failed: number;
   ep: string;
   imagesPerSecond: number;
@@ -33,8 +40,7 @@ export async function scoreLibrary(db: LibraryDb, modelName: string, options: Sc
   const bytes = await readVerifiedModel(model);
   const params = { output: spec.name, kind: spec.kind, label: spec.label ?? null, activation: spec.activation ?? null, values: spec.values ?? null };
   const runId = openRun(db, model.id, 'score', params);
-  if (options.force) clearRun(db, runId);
-  const skipped = coveredCount(db, runId);
+  const prior = prepareRerun(db, runId, options);
 
   const insertScore = db.prepare('INSERT OR REPLACE INTO scores (run_id, image_id, score, probs, top_labels) VALUES (?, ?, ?, ?, ?)');
   const writeFailures = failureWriter(db, runId);
@@ -61,7 +67,7 @@ export async function scoreLibrary(db: LibraryDb, modelName: string, options: Sc
   return {
     run: runId,
     scored: summary.processed,
-    skipped,
+    ...prior,
     failed: summary.failed,
     ep: summary.provider,
     imagesPerSecond: summary.imagesPerSecond,

@@ -45,9 +45,22 @@ test('inspect, add, score, rescore, export scores: the whole model workflow from
   const out = path.join(dir, 'scores.csv');
   assert.equal((await runMiru(['export', '--db', db, '--what', 'scores', '--model', 'mean', '--out', out])).code, 0);
   const lines = readFileSync(out, 'utf8').trim().split('\n');
-  assert.equal(lines[0], 'image,hash,model,run,score');
-  const byImage = Object.fromEntries(lines.slice(1).map((l) => l.split(',')).map((f) => [f[0], Number(f[4])]));
+  assert.equal(lines[0], 'image,path,hash,model,run,score');
+  const rows = lines.slice(1).map((l) => l.split(','));
+  const byImage = Object.fromEntries(rows.map((f) => [f[0], Number(f[5])]));
   for (let k = 1; k <= 4; k++) assert.ok(Math.abs(byImage[`g${k}.png`]! - (50 * k) / 255) < 1e-5);
+  assert.deepEqual(rows.map((f) => f[1]), rows.map((f) => path.join(dir, 'images', f[0]!)));
+
+  // A run that no longer covers the library (an image added since) is exported with a warning naming the gap.
+  await sharp({ create: { width: 10, height: 10, channels: 3, background: '#808080' } }).png().toFile(path.join(dir, 'images', 'g5.png'));
+  assert.equal((await runMiru(['index', path.join(dir, 'images'), '--db', db])).code, 0);
+  const partial = await runMiru(['export', '--db', db, '--what', 'scores', '--model', 'mean', '--format', 'jsonl']);
+  assert.equal(partial.code, 0);
+  assert.equal(partial.stdout.trim().split('\n').length, 4);
+  assert.match(partial.stderr, /score run \d+ of "mean" is partial: 4 of 5 readable images have a score, 1 have none yet\. Run `miru score --db D --model mean`/);
+  assert.equal((await runMiru(['score', '--db', db, '--model', 'mean', '--ep', 'cpu'])).code, 0);
+  const whole = await runMiru(['export', '--db', db, '--what', 'scores', '--model', 'mean', '--format', 'jsonl']);
+  assert.doesNotMatch(whole.stderr, /partial/);
 });
 
 test('bad models and cards are refused before any work, with what to do', async () => {

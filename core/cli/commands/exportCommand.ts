@@ -3,7 +3,7 @@ import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { checkExportFormat, exportTable, writeRows, type ExportFormat, type ExportWhat } from '../../library/exportTable.js';
-import { exportScores } from '../../models/exportScores.js';
+import { coverageWarning, exportScores } from '../../models/exportScores.js';
 import { ANALYSIS_EXPORTS, analysisExportTable, isAnalysisExport, type AnalysisExportOptions } from '../../analysis/analysisExport.js';
 import { finiteNumber, openDb, positiveInt } from '../options.js';
 
@@ -74,12 +74,14 @@ export function registerExport(program: Command): void {
         // Analysis rows are prepared (and their options and stored inputs checked) before any output is opened.
         const analysisOptions: AnalysisExportOptions = { model: opts.model, smoothing: opts.smoothing, temperature: opts.temperature, topK: opts.topK, analysisId: opts.analysis };
         const table = isAnalysisExport(opts.what) ? analysisExportTable(db, opts.what, analysisOptions) : null;
-        const write = (out: Writable) =>
-          table
-            ? writeRows(table.columns, table.rows, format, out)
-            : opts.what === 'scores'
-              ? exportScores(db, opts.model!, format, out)
-              : exportTable(db, opts.what as ExportWhat, format, out);
+        const write = async (out: Writable): Promise<number> => {
+          if (table) return writeRows(table.columns, table.rows, format, out);
+          if (opts.what !== 'scores') return exportTable(db, opts.what as ExportWhat, format, out);
+          const coverage = await exportScores(db, opts.model!, format, out);
+          const warning = coverageWarning(coverage, opts.model!);
+          if (warning) console.error(warning);
+          return coverage.rows;
+        };
         if (!opts.out) {
           await write(process.stdout);
           return;

@@ -47,7 +47,7 @@ export function addGraphOutputs(model: ModelProto, tensorNames: readonly string[
   const present = new Set(outputs.map((output) => output.name));
   for (const name of tensorNames) {
     if (present.has(name)) continue;
-    if (!tensorExists(index, name)) throw new Error(`no tensor named ${name} in the model's graph`);
+    if (!tensorExists(index, name)) throw new Error(`no tensor named ${name} in the model's graph (\`miru models inspect <model.onnx>\` lists its layers)`);
     const info = declared.get(name);
     if (info?.type?.value.case === 'tensorType' && info.type.value.value.elemType !== DataType.UNDEFINED) {
       outputs.push(clone(ValueInfoProtoSchema, info));

@@ -95,9 +95,10 @@ test('without preset or card the graph gives name, layout, size and the first ou
   assert.equal(resolveCard({ model: model([t('x', [1, 3, 8, 8])], [t('y', ['N'])]), modelName: 'r1' }).outputs.score?.kind, 'scalar');
 });
 
-test('the image input is found among several inputs, or the card must name it', () => {
+test('a model with inputs besides the image is refused (Miru feeds only the image), naming them; the card must name an ambiguous image input', () => {
   const two = model([t('mask', ['N', 8]), t('image', ['N', 3, 32, 32])], [t('y', ['N', 1])]);
-  assert.equal(resolveCard({ model: two, modelName: 'm' }).input.name, 'image');
+  assert.match(problem({ model: two, modelName: 'm' }), /an input besides the image input image: mask \[N,8\]\. Miru feeds only the image.*constants \(initializers\)/);
+  assert.match(problem({ model: two, modelName: 'm', card: { input: { name: 'image' } } }), /besides the image input image: mask/);
   const ambiguous = model([t('a', ['N', 3, 32, 32]), t('b', ['N', 3, 32, 32])], [t('y', ['N', 1])]);
   assert.match(problem({ model: ambiguous, modelName: 'm' }), /2 inputs a \[N,3,32,32\], b \[N,3,32,32\] and more than one looks like an image batch; set input\.name/);
 });
@@ -257,4 +258,9 @@ test('a card overrides any preset field and merges into input and outputs', () =
   const embeddingOnly = resolveCard({ model: clipTower, modelName: 'm', preset: 'clip', card: { outputs: { embedding: null, score: { name: 'image_embeds', kind: 'multilabel' } } } });
   assert.equal(embeddingOnly.outputs.embedding, undefined);
   assert.equal(embeddingOnly.outputs.score?.name, 'image_embeds');
+});
+
+test('a preset\'s crop fraction does not linger in a card that switched to another resize mode', () => {
+  assert.equal(resolveCard({ model: symbolic, modelName: 'm', preset: 'imagenet' }).input.crop, 0.875);
+  assert.equal(resolveCard({ model: symbolic, modelName: 'm', preset: 'imagenet', card: { input: { resize: 'stretch' } } }).input.crop, 1);
 });
