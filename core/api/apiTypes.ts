@@ -151,6 +151,8 @@ export interface SaliencyResultDto {
   grid: [number, number];
   /** base64 little-endian Float32, 0..1, row-major at grid resolution. */
   mapF32: string;
+  /** True when the map is flat (e.g. all zero after ReLU): nothing at the layer raises the target. */
+  empty: boolean;
   cached: boolean;
   elapsedMs: number | null;
 }

@@ -289,6 +289,7 @@ export function createMiruService(dbPath: string, options: MiruServiceOptions = 
       score: map.score !== null && Number.isFinite(map.score) ? map.score : null,
       grid: [map.grid[0], map.grid[1]],
       mapF32: bytes.toString('base64'),
+      empty: map.map.every((v) => v === map.map[0]),
       cached,
       elapsedMs: map.elapsedMs,
     };

@@ -12,7 +12,8 @@ import type { ProviderChoice } from '../models/executionProviders.js';
 import type { ProgressListener } from '../jobs/progress.js';
 import { Explainer, usesLayer, type ExplainRequest, type SaliencyResult } from './explainer.js';
 import { formatTarget, parseTarget } from './explainTargets.js';
-import { loadInputImage } from './inputImage.js';
+import { ImageDecodeError, loadInputImage } from './inputImage.js';
+import { ExplainSetupError } from './explainTypes.js';
 
 /** What identifies a stored map besides model and image. */
 export interface SaliencyRecipe {
@@ -123,7 +124,10 @@ export async function explainLibrary(db: LibraryDb, modelName: string, request: 
   try {
     const target = formatTarget(parseTarget(request.target ?? 'score', model.card));
     const layer = usesLayer(request.method) ? (request.layer ?? (await explainer.defaultLayer())) : 'input';
-    if (usesLayer(request.method)) explainer.validateLayer(layer);
+    if (usesLayer(request.method)) {
+      explainer.validateLayer(layer);
+      await explainer.layout(layer); // a layer of the wrong shape fails the job here, not once per image
+    }
     const recipe: SaliencyRecipe = { method: request.method, layer, target, params: recipeParams(request) };
     const filters: ImageFilter[] = [{ kind: 'status', status: 'ok' }, ...(options.filters ?? [])];
     const stored = db.prepare<[number, string, string, string, string, number], { x: number }>(
@@ -148,6 +152,7 @@ export async function explainLibrary(db: LibraryDb, modelName: string, request: 
       loading.catch(() => {}); // handled when awaited; this keeps an early rejection from being reported as unhandled
       return loading;
     };
+    let empty = 0;
     let loading = load(0);
     for (const [i, image] of images.entries()) {
       if (options.signal?.aborted) {
@@ -164,9 +169,14 @@ export async function explainLibrary(db: LibraryDb, modelName: string, request: 
           if (!result.map.every(Number.isFinite) || !result.raw.every(Number.isFinite)) throw new Error('the map holds NaN or infinite values (the model output is not finite for this image)');
           saveSaliency(db, model.id, image.id, recipe, result, explainer.provider);
           summary.explained++;
+          if (result.notice) empty++;
         } catch (error) {
+          // A missing gradient rule or a bad target is the same for every image: stop once, not N times.
+          if (error instanceof ExplainSetupError) throw error;
           summary.failed++;
-          if (summary.failures.length < MAX_REPORTED_FAILURES) summary.failures.push({ path: image.path, error: (error as Error).message.split('\n')[0]! });
+          // The path is already in the entry: a decode error gives just its reason.
+          const message = error instanceof ImageDecodeError ? error.reason : (error as Error).message;
+          if (summary.failures.length < MAX_REPORTED_FAILURES) summary.failures.push({ path: image.path, error: message.split('\n')[0]! });
         }
       }
       options.onProgress?.({ job: 'explain', phase: 'explain', done: i + 1, total });
@@ -174,6 +184,7 @@ export async function explainLibrary(db: LibraryDb, modelName: string, request: 
     summary.ep = explainer.provider;
     summary.fallbackReasons = explainer.providerFallbacks;
     summary.notices = [...explainer.notices];
+    if (empty) summary.notices.push(`${empty} of ${summary.explained} maps are empty (all zero after ReLU, or flat): nothing at ${layer} raises the target for those images; their overlays show no highlight`);
     summary.seconds = (performance.now() - started) / 1000;
     summary.imagesPerSecond = summary.seconds > 0 ? Math.round(((summary.explained + summary.failed) / summary.seconds) * 100) / 100 : 0;
     return summary;

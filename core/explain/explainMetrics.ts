@@ -6,7 +6,8 @@
  */
 import path from 'node:path';
 import type { PixelBox } from '../synth/renderIllustration.js';
-import type { Explainer, ExplainMethod, ExplainRequest } from './explainer.js';
+import { MethodUnavailableError, type Explainer, type ExplainMethod, type ExplainRequest } from './explainer.js';
+import { MissingGradientRulesError } from './gradientGraph.js';
 import { parseTarget } from './explainTargets.js';
 import { loadInputImage } from './inputImage.js';
 import { confidenceChange, deletionInsertion, type FaithfulnessCase } from './faithfulness.js';
@@ -22,12 +23,19 @@ export interface MetricImage {
 
 export interface MethodMetrics {
   method: ExplainMethod;
+  /** The layer the maps were taken at ("input" for input-gradient and perturbation methods). */
+  layer: string;
   images: number;
   /** Mean area under the deletion curve (lower is better: the score falls fast when salient pixels go). */
   deletionAuc: number;
   /** Mean area under the insertion curve (higher is better). */
   insertionAuc: number;
-  /** Mean percent drop of the score when the image is masked by its map (lower is better). */
+  /**
+   * Mean percent drop of the score when the image is masked by its map (lower is better):
+   * max(0, y - o) / (y - b) with b the score of the baseline image (every pixel removed), not / y as in
+   * Grad-CAM++, whose scores are probabilities with b = 0. For a logit or an ordinal score b is the score's
+   * "no evidence" level, so a masked score below it (o < b) makes the drop exceed 100%.
+   */
   averageDrop: number;
   /** Percent of images whose masked score beats the original (higher is better). */
   increaseInConfidence: number;
@@ -43,7 +51,13 @@ export interface MetricOptions {
   batch?: number;
 }
 
-export async function evaluateMethods(explainer: Explainer, images: MetricImage[], methods: ExplainMethod[], base: Omit<ExplainRequest, 'method'>, options: MetricOptions = {}): Promise<MethodMetrics[]> {
+export interface MetricsReport {
+  methods: MethodMetrics[];
+  /** Methods the model cannot run (an operator without a gradient rule), with why; the others are still compared. */
+  skipped: { method: ExplainMethod; reason: string }[];
+}
+
+export async function evaluateMethods(explainer: Explainer, images: MetricImage[], methods: ExplainMethod[], base: Omit<ExplainRequest, 'method'>, options: MetricOptions = {}): Promise<MetricsReport> {
   if (!images.length) throw new Error('no images to evaluate the methods on');
   const card = explainer.card;
   const target = parseTarget(base.target ?? 'score', card);
@@ -56,12 +70,23 @@ export async function evaluateMethods(explainer: Explainer, images: MetricImage[
   const baseline = Float32Array.from({ length: first.tensor.length }, (_, i) => first.baseline[first.layout === 'NCHW' ? Math.floor(i / plane) : i % 3]!);
   const reference = (await scorer([baseline]))[0]!;
   const results: MethodMetrics[] = [];
-  for (const method of methods) {
+  const skipped: MetricsReport['skipped'] = [];
+  methods: for (const method of methods) {
     const cases: FaithfulnessCase[] = [];
     const pointing = [];
     let totalMs = 0;
+    let layer = 'input';
     for (const [i, input] of inputs.entries()) {
-      const result = await explainer.explain(input, { ...base, method });
+      let result;
+      try {
+        result = await explainer.explain(input, { ...base, method });
+      } catch (error) {
+        // One method the model cannot run (HiResCAM without a rule, say) must not cost the whole comparison.
+        if (!(error instanceof MethodUnavailableError || error instanceof MissingGradientRulesError)) throw error;
+        skipped.push({ method, reason: error.message });
+        continue methods;
+      }
+      layer = result.layer;
       totalMs += result.elapsedMs;
       cases.push({ input, map: result.map, grid: result.grid });
       const image = images[i]!;
@@ -71,6 +96,7 @@ export async function evaluateMethods(explainer: Explainer, images: MetricImage[
     const confidence = await confidenceChange(cases, scorer, { reference, batch: options.batch });
     results.push({
       method,
+      layer,
       images: inputs.length,
       deletionAuc: causal.deletion.meanAuc,
       insertionAuc: causal.insertion.meanAuc,
@@ -80,7 +106,7 @@ export async function evaluateMethods(explainer: Explainer, images: MetricImage[
       meanMs: totalMs / inputs.length,
     });
   }
-  return results;
+  return { methods: results, skipped };
 }
 
 /** Subject boxes from a synth dataset's truth.json, matched to library images by file name. */

@@ -7,10 +7,11 @@
  */
 import type { ModelCard, ScoreOutput } from '../models/modelCard.js';
 import type { GraphBuilder } from './graphBuilder.js';
+import { ExplainSetupError } from './explainTypes.js';
 
 export type ExplainTarget = { kind: 'score' } | { kind: 'class'; index: number } | { kind: 'prob'; index: number };
 
-export class TargetError extends Error {}
+export class TargetError extends ExplainSetupError {}
 
 /** Parses `score`, `class:K`, `label:NAME` or `prob:K` against the card's score output. */
 export function parseTarget(text: string, card: ModelCard): ExplainTarget {

@@ -4,6 +4,13 @@
  * test can drive with a closed-form scorer.
  */
 
+/**
+ * A problem with the model, layer, method or target rather than with an image (a layer of the wrong shape, an
+ * operator without a gradient rule, a class out of range): every image would fail the same way, so jobs stop at
+ * the first one instead of reporting the same error per image.
+ */
+export class ExplainSetupError extends Error {}
+
 /** One image's input tensor exactly as the model takes it (the card's layout), and its geometry. */
 export interface InputImage {
   /** 3*height*width floats: C,H,W for NCHW, H,W,C for NHWC. */

@@ -30,7 +30,7 @@ import { channelSumsByDifferences, weightsFromSums } from './numericGradients.js
 import { ablationCam, eigenCam, scoreCam } from './forwardCams.js';
 import { occlusion, rise, type OcclusionOptions, type RiseOptions } from './perturbationMethods.js';
 import { reluMinMax, weightedSum } from './saliencyMaps.js';
-import type { InputImage, InputScorer, RawMap } from './explainTypes.js';
+import { ExplainSetupError, type InputImage, type InputScorer, type RawMap } from './explainTypes.js';
 import { blackPixel } from './inputImage.js';
 
 export const INPUT_GRADIENT_METHODS = ['gradients', 'integrated-gradients', 'smoothgrad'] as const;
@@ -47,6 +47,16 @@ export function parseMethod(text: string): ExplainMethod {
 
 /** Whether a method reads a layer (the CAM family) rather than the input. */
 export const usesLayer = (method: ExplainMethod) => (GRADIENT_CAMS as readonly string[]).includes(method) || (FORWARD_CAMS as readonly string[]).includes(method);
+
+/**
+ * A method that needs gradients the model's backward graph cannot give (an operator without a rule): the method
+ * is unavailable on this model, whatever the image; `missing` names the operators.
+ */
+export class MethodUnavailableError extends ExplainSetupError {
+  constructor(message: string, readonly missing: MissingGradientRulesError) {
+    super(message, { cause: missing });
+  }
+}
 
 export interface MethodOptions {
   /** Images per perturbation/head batch (occlusion, RISE, Score-CAM, Ablation-CAM, numeric differences). */
@@ -87,6 +97,8 @@ export interface SaliencyResult {
   elapsedMs: number;
   /** How gradients were obtained, for gradient methods. */
   gradients?: 'backward-graph' | 'central-differences';
+  /** Said when the map shows nothing (all zeros after ReLU), so an empty overlay is not mistaken for a bug. */
+  notice?: string;
 }
 
 export interface Derived {
@@ -133,9 +145,9 @@ export class Explainer {
   async defaultLayer(): Promise<string> {
     if (this.card.saliency?.layer) return this.card.saliency.layer;
     this.defaultLayerName ??= (async () => {
-      const info = await inspectModel(this.bytes, { output: this.card.outputs.score?.name });
+      const info = await inspectModel(this.bytes, { output: this.card.outputs.score?.name, saliency: this.card.saliency });
       const candidates = info.layers.filter((l) => l.kind === 'spatial' || l.kind === 'tokens');
-      if (!candidates.length) throw new Error(`${this.card.name} has no spatial or token split point to explain at; name one with --layer (see miru models inspect)`);
+      if (!candidates.length) throw new ExplainSetupError(`${this.card.name} has no spatial or token split point to explain at; name one with --layer (see miru models inspect)`);
       return candidates[candidates.length - 1]!.name;
     })();
     return this.defaultLayerName;
@@ -150,9 +162,7 @@ export class Explainer {
   }
 
   async layout(layer: string): Promise<LayerLayout> {
-    const shape = await this.layerShape(layer);
-    const tokens = this.card.saliency?.layer === layer ? this.card.saliency.tokens : undefined;
-    return layerLayout(layer, shape, tokens);
+    return layerLayout(layer, await this.layerShape(layer), this.card.saliency);
   }
 
   async explain(image: InputImage, request: ExplainRequest): Promise<SaliencyResult> {
@@ -188,6 +198,8 @@ export class Explainer {
       ({ raw, score } = await this.inputGradientMap(method as (typeof INPUT_GRADIENT_METHODS)[number], image, target, request));
       gradients = 'backward-graph';
     }
+    const map = reluMinMax(raw.raw);
+    const notice = emptyMapNotice(raw.raw, map, layer);
     return {
       method,
       layer,
@@ -195,9 +207,10 @@ export class Explainer {
       score,
       grid: raw.grid,
       raw: raw.raw,
-      map: reluMinMax(raw.raw),
+      map,
       elapsedMs: performance.now() - started,
       ...(gradients ? { gradients } : {}),
+      ...(notice ? { notice } : {}),
     };
   }
 
@@ -226,7 +239,14 @@ export class Explainer {
     const layer = layerName ?? (await this.defaultLayer());
     this.validateLayer(layer);
     const layout = await this.layout(layer);
-    const backward = await this.backwardAt(image, layer, layout, target);
+    let backward: Awaited<ReturnType<Explainer['backwardAt']>>;
+    try {
+      backward = await this.backwardAt(image, layer, layout, target);
+    } catch (error) {
+      if (!(error instanceof MissingGradientRulesError)) throw error;
+      // The check compares the backward graph with differences; without the graph there is nothing to compare.
+      throw new MethodUnavailableError(`checking gradients at ${layer} needs the backward graph, which cannot be built: ${error.message}. Choose a layer after the ${[...new Set(error.operators.map((o) => o.opType))].join(', ')} node (see miru models inspect), or drop the check (gradcam and xgradcam fall back to central differences)`, error);
+    }
     const plane = backward.acts.height * backward.acts.width;
     const analytic = new Float64Array(backward.acts.channels);
     for (let k = 0; k < analytic.length; k++) {
@@ -255,7 +275,7 @@ export class Explainer {
       } catch (error) {
         if (!(error instanceof MissingGradientRulesError)) throw error;
         if (method !== 'gradcam' && method !== 'xgradcam') {
-          throw new Error(`${method} needs the gradient at every position, but ${error.message}. Use gradcam or xgradcam (their channel weights fall back to central differences) or a forward-only method (ablationcam, scorecam, eigencam, occlusion, rise)`);
+          throw new MethodUnavailableError(`${method} needs the gradient at every position, but ${error.message}. Use gradcam or xgradcam (their channel weights fall back to central differences) or a forward-only method (ablationcam, scorecam, eigencam, occlusion, rise)`, error);
         }
         this.notice(`${error.message}; ${method} weights come from central differences through the head instead`);
       }
@@ -329,7 +349,7 @@ export class Explainer {
       derived = await this.gradientModel([inputName], target, batch);
     } catch (error) {
       if (error instanceof MissingGradientRulesError) {
-        throw new Error(`input-gradient methods need a rule for every operator of the model, but ${error.message}. Use a CAM method at a layer after that operator, or a forward-only method (occlusion, rise)`);
+        throw new MethodUnavailableError(`input-gradient methods need a rule for every operator of the model, but ${error.message}. Use a CAM method at a layer after that operator, or a forward-only method (occlusion, rise)`, error);
       }
       throw error;
     }
@@ -431,7 +451,7 @@ export class Explainer {
       shape = (async () => {
         const out = await probeInWorker(saveOnnxModel(withNamedOutputs(this.model, [layer])), this.imageProbeFeeds(), [layer]);
         const measured = out[layer];
-        if (!measured) throw new Error(`no tensor named ${layer} in ${this.card.name}'s graph`);
+        if (!measured) throw new ExplainSetupError(`no tensor named ${layer} in ${this.card.name}'s graph`);
         return measured.dims;
       })();
       this.layerShapes.set(layer, shape);
@@ -463,13 +483,24 @@ export class Explainer {
 
   private scoreOutput(): string {
     const spec = this.card.outputs.score;
-    if (!spec) throw new Error(`${this.card.name}'s card has no outputs.score, so there is nothing to explain`);
+    if (!spec) throw new ExplainSetupError(`${this.card.name}'s card has no outputs.score, so there is nothing to explain`);
     return spec.name;
   }
 
   private notice(message: string): void {
     if (!this.notices.includes(message)) this.notices.push(message);
   }
+}
+
+/**
+ * Why a final map is all zeros, if it is: no raw value above zero (the usual case: Ablation-CAM or Score-CAM
+ * where every change lowers the target), or a constant raw map, which min-max cannot scale.
+ */
+export function emptyMapNotice(raw: Float32Array, map: Float32Array, layer: string): string | undefined {
+  if (map.some((v) => v > 0)) return undefined;
+  const where = layer === 'input' ? 'in the input' : `at layer ${layer}`;
+  if (raw.every((v) => !(v > 0))) return `the map is empty after ReLU: nothing ${where} raises the target (every raw value is <= 0), so the overlay is a flat tint; raw keeps the signed values`;
+  return `the map is flat: every raw value ${where} is the same, so it points nowhere`;
 }
 
 /** Per-pixel reduction over channels of an input-layout attribution. */

@@ -208,7 +208,10 @@ export interface ConfidenceChange {
   score: number;
   /** o: the score of the input masked by the map. */
   maskedScore: number;
-  /** max(0, y - o) / y * 100 relative to the reference; null where y <= reference (see confidenceChange). */
+  /**
+   * max(0, y - o) / (y - reference) * 100; null where y <= reference (see confidenceChange). Above 100 when the
+   * masked score falls below the reference (o < reference), which a probability with reference 0 never does.
+   */
   drop: number | null;
   /** o > y. */
   increased: boolean;

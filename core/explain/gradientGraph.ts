@@ -24,6 +24,7 @@ import { saveOnnxModel } from '../models/onnx/onnxModel.js';
 import { inferElementTypes, tensorValueInfo } from '../models/onnx/tensorTypes.js';
 import type { Feeds } from '../models/inferenceMessages.js';
 import { GraphBuilder } from './graphBuilder.js';
+import { ExplainSetupError } from './explainTypes.js';
 import { gradientRule, isNotDifferentiable, UnsupportedNodeError, type RuleContext } from './gradientRules.js';
 
 const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOAT16]);
@@ -31,7 +32,7 @@ const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.FLOAT16, DataType.
 export const MIN_GRADIENT_OPSET = 13;
 
 /** Operators on the differentiated path that have no rule (or a configuration no rule handles). */
-export class MissingGradientRulesError extends Error {
+export class MissingGradientRulesError extends ExplainSetupError {
   override readonly name = 'MissingGradientRulesError';
   constructor(readonly operators: { opType: string; node: string; reason?: string }[]) {
     const types = [...new Set(operators.map((o) => o.opType))];
@@ -74,8 +75,9 @@ export function defaultOpset(model: ModelProto): number {
 }
 
 /**
- * Which nodes a backward pass from `target` to `wrt` must differentiate, and the tensors that carry a
- * gradient: those reachable from `wrt` through float-valued outputs that the target depends on.
+ * Which nodes a backward pass from `target` to `wrt` must differentiate (those that read a tensor carrying a
+ * gradient and write one), and the tensors that carry a gradient: those reachable from `wrt` through
+ * float-valued outputs that the target depends on.
  */
 export function differentiatedPath(graph: GraphProto, wrt: readonly string[], target: string): { nodes: number[]; carries: Set<string> } {
   const index = indexGraph(graph);
@@ -93,7 +95,10 @@ export function differentiatedPath(graph: GraphProto, wrt: readonly string[], ta
     if (graph.node[nodeIndex]!.output.some((o) => backward.has(o))) for (const input of index.nodeInputs[nodeIndex]!) backward.add(input);
   }
   const carries = new Set([...forward].filter((name) => backward.has(name)));
-  const nodes = index.topologicalOrder.filter((nodeIndex) => graph.node[nodeIndex]!.output.some((o) => carries.has(o)));
+  // Strictly downstream of `wrt`: a node must also read a carried tensor. The producer of a wrt tensor (a
+  // HardSigmoid making the chosen layer, say) is backbone: the gradient stops at its output and needs no rule.
+  const nodes = index.topologicalOrder.filter((nodeIndex) =>
+    graph.node[nodeIndex]!.output.some((o) => carries.has(o)) && index.nodeInputs[nodeIndex]!.some((name) => carries.has(name)));
   return { nodes, carries };
 }
 
@@ -109,7 +114,7 @@ export async function buildGradientModel(request: GradientModelRequest): Promise
   const graph = model.graph!;
   const opset = defaultOpset(model);
   if (opset < MIN_GRADIENT_OPSET) {
-    throw new Error(`the model imports opset ${opset}; gradient methods need opset ${MIN_GRADIENT_OPSET} or later (re-export it, or use a forward-only method: ablationcam, scorecam, eigencam, occlusion, rise)`);
+    throw new ExplainSetupError(`the model imports opset ${opset}; gradient methods need opset ${MIN_GRADIENT_OPSET} or later (re-export it, or use a forward-only method: ablationcam, scorecam, eigencam, occlusion, rise)`);
   }
   const inputName = indexGraph(graph).realInputs[0]!;
   const feeds = (): Feeds => ({ [inputName]: { type: 'float32', data: new Float32Array(request.inputDims.reduce((a, b) => a * b, 1)), dims: request.inputDims } });
@@ -126,7 +131,7 @@ export async function buildGradientModel(request: GradientModelRequest): Promise
   // 2. The path, and a rule for every node on it.
   const { nodes, carries } = differentiatedPath(graph, request.wrt, target);
   for (const name of request.wrt) {
-    if (!carries.has(name)) throw new Error(`the target does not depend on ${name}, so its gradient is zero everywhere; choose a layer between the input and the score output`);
+    if (!carries.has(name)) throw new ExplainSetupError(`the target does not depend on ${name}, so its gradient is zero everywhere; choose a layer between the input and the score output`);
   }
   const missing = nodes.map((n) => graph.node[n]!).filter((node) => !gradientRule(node));
   if (missing.length) throw new MissingGradientRulesError(missing.map((node) => ({ opType: qualifiedOpType(node), node: node.name || node.output[0]! })));

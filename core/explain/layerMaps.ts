@@ -3,7 +3,7 @@
  * after dropping its prefix tokens (CLS, registers), as pytorch-grad-cam's reshape_transform does for ViTs.
  * The inverse writes an edited map back into one image's token sequence, prefix untouched, for head runs.
  */
-import type { ActivationMap } from './explainTypes.js';
+import { ExplainSetupError, type ActivationMap } from './explainTypes.js';
 
 export interface TokenLayout {
   prefix: number;
@@ -12,27 +12,65 @@ export interface TokenLayout {
 
 export type LayerLayout = { kind: 'spatial'; channels: number; height: number; width: number } | { kind: 'tokens'; channels: number; length: number; tokens: TokenLayout };
 
-export class LayerShapeError extends Error {}
+export class LayerShapeError extends ExplainSetupError {}
 
 /**
- * How to read a layer of this shape (batch first). Token layers use the card's prefix and grid, or infer them:
- * the smallest prefix (0 to 16) that leaves a square number of tokens.
+ * Prefix token counts models use: none (Swin, pooled ViTs), CLS, CLS + distillation (DeiT), CLS + 4 registers
+ * (DINOv2 with registers). Anything else must come from the card: trying every small prefix until the rest is
+ * square turns a channels-first (N, C, L) tensor into a plausible but wrong grid (128 "tokens" = 7 + 11x11).
  */
-export function layerLayout(layer: string, shape: readonly number[], tokens?: TokenLayout): LayerLayout {
+export const COMMON_TOKEN_PREFIXES = [0, 1, 2, 5] as const;
+
+/** The card's saliency section, as far as reading layers goes. */
+export interface SaliencyHint {
+  layer?: string;
+  tokens?: TokenLayout;
+}
+
+/**
+ * How a rank-3 tensor (N, length, channels) reads as tokens, or why it does not. The card's token layout
+ * applies to every token layer of its length (the token count is the same before and after each block); a
+ * length mismatch is the card's mistake only at the layer the card names.
+ */
+export function tokenLayout(layer: string, length: number, channels: number, card?: SaliencyHint): TokenLayout | { problem: string } {
+  const given = card?.tokens;
+  if (given) {
+    const expected = given.prefix + given.grid[0] * given.grid[1];
+    if (expected === length) return given;
+    if (card.layer === layer) {
+      return { problem: `layer ${layer} has ${length} tokens, but the card's saliency.tokens says ${given.prefix} prefix + ${given.grid[0]}x${given.grid[1]} grid = ${expected}; fix saliency.tokens in the card` };
+    }
+  }
+  for (const prefix of COMMON_TOKEN_PREFIXES) {
+    const side = squareSide(length - prefix);
+    if (side !== undefined) return { prefix, grid: [side, side] };
+  }
+  const side = squareSide(channels);
+  if (side !== undefined) {
+    return {
+      problem:
+        `layer ${layer} has shape [N, ${length}, ${channels}]: ${length} is no token count (no prefix of ${COMMON_TOKEN_PREFIXES.join(', ')} tokens leaves a square grid) ` +
+        `but ${channels} = ${side}x${side}, so it looks channels-first (N, C, L), as a patch embedding is before its Transpose; ` +
+        'choose the tensor after the Transpose (N, L, C) (see miru models inspect), or set saliency.tokens {prefix, grid} in the card if it really is a token sequence',
+    };
+  }
+  return { problem: `layer ${layer} has ${length} tokens, and no prefix of ${COMMON_TOKEN_PREFIXES.join(', ')} tokens leaves a square grid; set saliency.tokens {prefix, grid} in the card` };
+}
+
+function squareSide(n: number): number | undefined {
+  if (!(n > 0)) return undefined;
+  const side = Math.round(Math.sqrt(n));
+  return side * side === n ? side : undefined;
+}
+
+/** How to read a layer of this shape (batch first); token layers as tokenLayout says. */
+export function layerLayout(layer: string, shape: readonly number[], card?: SaliencyHint): LayerLayout {
   if (shape.length === 4) return { kind: 'spatial', channels: shape[1]!, height: shape[2]!, width: shape[3]! };
   if (shape.length === 3) {
     const [, length, channels] = shape as [number, number, number];
-    if (tokens) {
-      if (tokens.prefix + tokens.grid[0] * tokens.grid[1] !== length) {
-        throw new LayerShapeError(`layer ${layer} has ${length} tokens, but the card's saliency.tokens says ${tokens.prefix} prefix + ${tokens.grid[0]}x${tokens.grid[1]} grid = ${tokens.prefix + tokens.grid[0] * tokens.grid[1]}; fix saliency.tokens in the card`);
-      }
-      return { kind: 'tokens', channels, length, tokens };
-    }
-    for (let prefix = 0; prefix <= Math.min(16, length - 1); prefix++) {
-      const side = Math.round(Math.sqrt(length - prefix));
-      if (side * side === length - prefix) return { kind: 'tokens', channels, length, tokens: { prefix, grid: [side, side] } };
-    }
-    throw new LayerShapeError(`layer ${layer} has ${length} tokens, and no prefix of 0-16 tokens leaves a square grid; set saliency.tokens {prefix, grid} in the card`);
+    const tokens = tokenLayout(layer, length, channels, card);
+    if ('problem' in tokens) throw new LayerShapeError(tokens.problem);
+    return { kind: 'tokens', channels, length, tokens };
   }
   throw new LayerShapeError(`layer ${layer} has shape [${shape.join(', ')}], which is neither a spatial map (N, C, H, W) nor a token sequence (N, L, C); choose a layer with one (see miru models inspect)`);
 }

@@ -11,6 +11,7 @@
  * want a rainbow: it is smoother than jet but not uniform), blended at a fixed opacity.
  */
 import { interpolateInferno, interpolateMagma, interpolateTurbo, interpolateViridis } from 'd3-scale-chromatic';
+import path from 'node:path';
 import sharp, { type OutputInfo } from 'sharp';
 import type { Triple } from '../models/modelCard.js';
 import { planResize } from '../models/preprocessResample.js';
@@ -26,7 +27,20 @@ export const COLORMAPS: Record<Colormap, (t: number) => string> = {
   turbo: interpolateTurbo,
 };
 
+/** File formats an overlay can be written as, by file extension. */
+export const OVERLAY_FORMATS = { '.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.webp': 'webp' } as const;
+export type OverlayFormat = (typeof OVERLAY_FORMATS)[keyof typeof OVERLAY_FORMATS];
+
+/** The format a file name asks for; other extensions are refused rather than given bytes they do not name. */
+export function overlayFormatFor(file: string): OverlayFormat {
+  const format = (OVERLAY_FORMATS as Record<string, OverlayFormat>)[path.extname(file).toLowerCase()];
+  if (!format) throw new Error(`overlay ${file}: name the file ${Object.keys(OVERLAY_FORMATS).map((e) => `*${e}`).join(', ')}; its extension picks the format`);
+  return format;
+}
+
 export interface OverlayOptions {
+  /** The encoded format (default PNG). */
+  format?: OverlayFormat;
   /** Weight of the colour over the image, 0..1 (default 0.5): 0 returns the image unchanged. */
   opacity?: number;
   colormap?: Colormap;
@@ -38,7 +52,7 @@ const UNSEEN_DIMMING = 0.6;
 const BAND_ROWS = 256;
 
 /**
- * Renders the overlay as a PNG at the original's (oriented) size. `map` holds values 0..1 (reluMinMax output)
+ * Renders the overlay (PNG unless options.format says otherwise) at the original's (oriented) size. `map` holds values 0..1 (reluMinMax output)
  * on `grid` = [height, width]; `cardInput` is the preprocessing the map was computed through. Transparent
  * images are flattened onto the card's pad colour when given (what the model saw), else white.
  */
@@ -121,7 +135,7 @@ export async function renderOverlay(
       }
     }
   }
-  return sharp(out, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return sharp(out, { raw: { width, height, channels: 3 } }).toFormat(options.format ?? 'png').toBuffer();
 }
 
 /** 256 RGB entries of a d3 interpolator (it returns "#rrggbb" or "rgb(r, g, b)" strings). */

@@ -60,7 +60,7 @@ export interface TransformSpec {
   check: (strength: number) => string | null;
 }
 
-const factor = (what: string) => (s: number) => (Number.isFinite(s) && s >= 0 && s <= 100 ? null : `${what} must be a number from 0 to 100`);
+const factor = (what: string, zero: string) => (s: number) => (Number.isFinite(s) && s >= 0 && s <= 100 ? null : `${what} must be a number from 0 to 100 (1 = identity, 0 = ${zero})`);
 
 export const TRANSFORMS: Readonly<Record<TransformName, TransformSpec>> = {
   saturation: {
@@ -68,21 +68,21 @@ export const TRANSFORMS: Readonly<Record<TransformName, TransformSpec>> = {
     unit: 'factor s: blend with the pixel luma, c\' = L + s(c - L); 1 = identity, 0 = grey',
     identity: 1,
     defaults: [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5],
-    check: factor('a saturation factor'),
+    check: factor('a saturation factor', 'grey'),
   },
   contrast: {
     name: 'contrast',
     unit: 'factor c: blend with the mean grey, p\' = M + c(p - M); 1 = identity, 0 = flat grey',
     identity: 1,
     defaults: [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5],
-    check: factor('a contrast factor'),
+    check: factor('a contrast factor', 'flat grey'),
   },
   blur: {
     name: 'blur',
     unit: 'Gaussian sigma in % of the short side; 0 = identity',
     identity: 0,
     defaults: [0, 0.5, 1, 2, 4],
-    check: (s) => (Number.isFinite(s) && s >= 0 && s <= 50 ? null : 'a blur sigma is a percentage of the short side from 0 to 50'),
+    check: (s) => (Number.isFinite(s) && s >= 0 && s <= 50 ? null : 'a blur sigma is a percentage of the short side from 0 to 50 (0 = identity)'),
   },
   jpeg: {
     name: 'jpeg',
@@ -96,21 +96,21 @@ export const TRANSFORMS: Readonly<Record<TransformName, TransformSpec>> = {
     unit: 'fraction f of the size kept (down with Lanczos-3, back up with cubic); 1 = identity',
     identity: 1,
     defaults: [1, 0.75, 0.5, 0.25, 0.125],
-    check: (s) => (Number.isFinite(s) && s > 0 && s <= 1 ? null : 'a resolution fraction must be more than 0 and at most 1'),
+    check: (s) => (Number.isFinite(s) && s > 0 && s <= 1 ? null : 'a resolution fraction must be more than 0 and at most 1 (1 = identity)'),
   },
   'patch-shuffle': {
     name: 'patch-shuffle',
     unit: 'grid n: n x n tiles moved by a seeded derangement; 1 = identity',
     identity: 1,
     defaults: [1, 2, 4, 8],
-    check: (s) => (Number.isInteger(s) && s >= 1 && s <= 64 ? null : 'a patch-shuffle grid is a whole number from 1 to 64'),
+    check: (s) => (Number.isInteger(s) && s >= 1 && s <= 64 ? null : 'a patch-shuffle grid is a whole number from 1 to 64 (1 = identity)'),
   },
   grayscale: {
     name: 'grayscale',
     unit: 'amount a: blend toward luma, c\' = (1 - a)c + aL; 0 = identity, 1 = grey',
     identity: 0,
     defaults: [0, 0.25, 0.5, 0.75, 1],
-    check: (s) => (Number.isFinite(s) && s >= 0 && s <= 1 ? null : 'a grayscale amount must be a number from 0 to 1'),
+    check: (s) => (Number.isFinite(s) && s >= 0 && s <= 1 ? null : 'a grayscale amount must be a number from 0 to 1 (0 = identity)'),
   },
 };
 

@@ -33,7 +33,7 @@ export interface PointingGameResult {
   distance: number;
   /** The map cell holding the maximum (the first one, row-major, when several tie). */
   cell: { row: number; col: number };
-  /** The map is constant: its "maximum" is arbitrary, so the hit says nothing about the method. */
+  /** The map is constant (all zeros after ReLU, say): it points nowhere, so it is a miss whatever cell (0, 0) is near. */
   flat: boolean;
   /** False when the point lies in letterbox padding, outside the image. */
   insideImage: boolean;
@@ -82,7 +82,7 @@ export function pointingGameHit(
   const dy = Math.max(box.y - y, 0, y - (box.y + box.height));
   const distance = Math.hypot(dx, dy);
   return {
-    hit: distance <= tolerance,
+    hit: best > lowest && distance <= tolerance,
     point: { x, y },
     distance,
     cell: { row, col },
@@ -94,9 +94,9 @@ export function pointingGameHit(
 export interface PointingGameSummary {
   hits: number;
   total: number;
-  /** hits / total (NaN for no images). Flat maps count in the total, as every image counts in the paper. */
+  /** hits / total (NaN for no images). Flat maps count in the total as misses, as every image counts in the paper. */
   hitRate: number;
-  /** How many maps were constant (their hit or miss is arbitrary). */
+  /** How many maps were constant (misses, counted here so an empty method is told from a wrong one). */
   flat: number;
 }
 

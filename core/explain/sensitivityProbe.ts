@@ -181,7 +181,8 @@ export function resolveProbePlan(transforms?: readonly string[], strengths: Read
     if (list.length === 0) throw new ProbeInputError(`No strengths for ${name}; e.g. ${spec.defaults.join(',')} (${spec.unit}).`);
     for (const s of list) {
       const why = spec.check(s);
-      if (why) throw new ProbeInputError(`Bad strength ${s} for ${name}: ${why} (${spec.unit}).`);
+      // `why` gives the valid range and the identity; the unit text would say it a second time.
+      if (why) throw new ProbeInputError(`Bad strength ${s} for ${name}: ${why}.`);
     }
     return { name, strengths: [...new Set(list)] };
   });

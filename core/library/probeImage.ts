@@ -62,7 +62,7 @@ export async function readImageFile(absPath: string): Promise<ReadOutcome> {
     const code = (error as NodeJS.ErrnoException).code;
     return { ok: false, vanished: code === 'ENOENT', error: `cannot read file: ${describeFsError(error)}`, contentHash: null, bytes: 0 };
   }
-  if (buffer.length === 0) return { ok: false, vanished: false, error: 'empty file (0 bytes): re-copy or re-export it', contentHash: null, bytes: 0 };
+  if (buffer.length === 0) return { ok: false, vanished: false, error: EMPTY_FILE, contentHash: null, bytes: 0 };
   return { ok: true, buffer, contentHash: await contentHash(buffer) };
 }
 
@@ -159,9 +159,13 @@ export async function measureImage(buffer: Buffer, hash: string, absPath: string
 }
 
 /** Turns libvips' messages into a reason a person understands, keeping the original text for diagnosis. */
-function describeDecodeError(error: unknown, absPath: string): string {
+const EMPTY_FILE = 'empty file (0 bytes): re-copy or re-export it';
+
+/** libvips' decode error as a reason a user can act on; shared by indexing, scoring and explaining. */
+export function describeDecodeError(error: unknown, absPath: string): string {
   const message = ((error as Error).message ?? String(error)).split('\n')[0]!.trim();
   const ext = path.extname(absPath).slice(1).toLowerCase();
+  if (/buffer is empty/i.test(message)) return EMPTY_FILE;
   if (/unsupported image format/i.test(message)) return `not an image: the content is not a format Miru reads (the name says .${ext})`;
   if (/premature end|truncated|unexpected end|not enough data|read error|end of file|short read/i.test(message))
     return `truncated or damaged image data: ${message}`;

@@ -8,6 +8,7 @@ import type { ProviderChoice, ProviderName } from './executionProviders.js';
 import type { Feeds } from './inferenceMessages.js';
 import type { ModelCard } from './modelCard.js';
 import { preprocessImage, toBatchTensor } from './preprocessImage.js';
+import { describeDecodeError } from '../library/probeImage.js';
 import { loadOnnxModel } from './onnx/onnxModel.js';
 import { shapeOf } from './onnx/tensorTypes.js';
 
@@ -139,7 +140,7 @@ export async function runInferenceJob<Row>(db: LibraryDb, job: InferenceJob<Row>
           try {
             prepared.push({ image, tensor: await preprocessImage(image.file, job.card) });
           } catch (error) {
-            decodeFailures.push({ imageId: image.id, file: image.file, error: `cannot decode image: ${(error as Error).message.split('\n')[0]}` });
+            decodeFailures.push({ imageId: image.id, file: image.file, error: describeDecodeError(error, image.file) });
           }
         });
         if (decodeFailures.length) {

@@ -81,7 +81,7 @@ function unusedName(db: LibraryDb, base: string): string {
  * A model file with its card resolved and checked (preset, card file or `<model>.card.json`, what the graph
  * says), without a library: what `models add` stores, and what `miru explain <image> --model file.onnx` runs.
  */
-export async function resolveModelFile(modelFile: string, options: AddModelOptions = {}): Promise<{ path: string; name: string; bytes: Uint8Array; info: ModelInfo; card: ModelCard }> {
+export async function resolveModelFile(modelFile: string, options: AddModelOptions = {}): Promise<{ path: string; name: string; bytes: Uint8Array; info: ModelInfo; card: ModelCard; cardFile: string | null }> {
   const absolute = path.resolve(modelFile);
   const bytes = await readModelFile(absolute);
   const info = await inspectModel(bytes, { sourceName: absolute });
@@ -97,7 +97,7 @@ export async function resolveModelFile(modelFile: string, options: AddModelOptio
   }
   const name = options.name ?? (cardJson as { name?: string } | undefined)?.name ?? path.basename(absolute, path.extname(absolute));
   const card = resolveCard({ model: info, modelName: name, preset: options.preset, card: cardJson, cardSource: cardFile });
-  return { path: absolute, name, bytes, info, card };
+  return { path: absolute, name, bytes, info, card, cardFile: cardFile ?? null };
 }
 
 export function listModels(db: LibraryDb): StoredModel[] {

@@ -162,6 +162,12 @@ export function SaliencyPane(props: Props) {
           </span>
         </div>
       )}
+      {map.state === 'ready' && map.result.empty && (
+        <div className="pane-note" role="status" data-testid="overlay-empty">
+          This map is empty: nothing at layer {map.result.layer} raises the {map.result.target} target for this image (all
+          evidence is negative before the ReLU). Try another method or layer.
+        </div>
+      )}
       {map.state === 'error' && (
         <div className="pane-error" role="alert" data-testid="overlay-error">
           {map.message}

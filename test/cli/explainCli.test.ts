@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { openLibrary } from '../../core/library/openLibrary.js';
@@ -8,6 +8,7 @@ import { readSaliency } from '../../core/explain/explainLibrary.js';
 import { runMiru, runMiruJson } from '../helpers/runMiru.js';
 import { synthCliLibrary } from '../helpers/synthLibrary.js';
 import { repoRoot, tempDir } from '../helpers/paths.js';
+import { writeModelWithoutRule } from '../core/explain/noRuleModel.js';
 
 const convnext = path.join(repoRoot, 'assets/models/miru-convnext-s.onnx');
 
@@ -104,4 +105,110 @@ test('miru explain refuses bad input with what to do', async () => {
   const opacity = await runMiru(['explain', image, '--model', convnext, '--method', 'gradcam', '--opacity', '2']);
   assert.equal(opacity.code, 2);
   assert.match(opacity.stderr, /--opacity must be a number from 0 to 1/);
+});
+
+test('miru explain --db stops once, with rc 1, on errors that do not depend on the image', async () => {
+  const { dir, db } = await synthLibrary(3);
+  const noRule = writeModelWithoutRule(dir, 16);
+  const add = await runMiru(['models', 'add', noRule.model, '--db', db, '--card', noRule.card]);
+  assert.equal(add.code, 0, add.stderr);
+  for (const [args, message] of [
+    [['--method', 'gradcam', '--layer', 'pooled'], /layer pooled has shape \[1, 4\], which is neither a spatial map/],
+    [['--method', 'gradients'], /input-gradient methods need a rule for every operator of the model, but no gradient rule for HardSigmoid/],
+    [['--method', 'hirescam'], /hirescam needs the gradient at every position.*HardSigmoid/],
+  ] as const) {
+    const run = await runMiru(['explain', '--db', db, '--model', noRule.name, ...args]);
+    assert.equal(run.code, 1, `${args.join(' ')}: ${run.stdout}`);
+    assert.match(run.stderr, message);
+    assert.doesNotMatch(run.stdout, /failed/);
+  }
+  // An overlay is drawn for one image: a job refuses the option rather than dropping it.
+  const overlay = await runMiru(['explain', '--db', db, '--model', noRule.name, '--method', 'eigencam', '--overlay', path.join(dir, 'o.png')]);
+  assert.equal(overlay.code, 1);
+  assert.match(overlay.stderr, /--overlay draws one map: give an image/);
+});
+
+test('miru explain --metrics skips a method the model cannot run, reports the layer used, and counts flat maps as misses', async () => {
+  const { dir, db, data } = await synthLibrary(3);
+  for (const negative of [false, true]) {
+    const m = writeModelWithoutRule(dir, 16, { negative });
+    assert.equal((await runMiru(['models', 'add', m.model, '--db', db, '--card', m.card])).code, 0);
+  }
+  const run = await runMiruJson<{ layer: string; methods: { method: string; layer: string }[]; skipped: { method: string; reason: string }[] }>([
+    'explain', '--db', db, '--model', 'no-rule', '--method', 'gradcam,hirescam,occlusion', '--metrics', '--sample', '2', '--metric-steps', '4', '--window', '4',
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.json.layer, 'feat');
+  assert.deepEqual(run.json.methods.map((m) => [m.method, m.layer]), [['gradcam', 'feat'], ['occlusion', 'input']]);
+  assert.deepEqual(run.json.skipped.map((s) => s.method), ['hirescam']);
+  assert.match(run.json.skipped[0]!.reason, /HardSigmoid/);
+  // All-negative head weights after HardSigmoid: every Grad-CAM map is empty, and empty maps point nowhere.
+  const text = await runMiru(['explain', '--db', db, '--model', 'no-rule-negative', '--method', 'gradcam', '--layer', 'hard', '--metrics', '--sample', '3', '--metric-steps', '4', '--truth', path.join(data, 'truth.json')]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /gradcam .* 0\.0% \(0\/3, 3 flat\)/);
+  assert.match(text.stdout, /max\(0, y - o\) \/ \(y - b\), b the score of the baseline image/);
+  assert.match(text.stdout, /flat maps .* count as misses/);
+});
+
+test('miru explain <image>: notices for a guessed card, an empty map, and a missing backward graph for --check-gradients', async () => {
+  const { dir, data } = await synthLibrary(1);
+  const image = path.join(data, 'images', 'img_00001.png');
+  const negative = writeModelWithoutRule(dir, 16, { negative: true });
+  const empty = await runMiruJson<{ notices: string[] }>(['explain', image, '--model', negative.model, '--method', 'gradcam', '--layer', 'hard']);
+  assert.equal(empty.code, 0, empty.stderr);
+  assert.ok(empty.json.notices.some((n) => /the map is empty after ReLU: nothing at layer hard raises the target/.test(n)), empty.json.notices.join('\n'));
+  const check = await runMiru(['explain', image, '--model', negative.model, '--method', 'gradcam', '--check-gradients']);
+  assert.equal(check.code, 1);
+  assert.match(check.stderr, /--check-gradients: checking gradients at feat needs the backward graph, which cannot be built: no gradient rule for HardSigmoid.*Choose a layer after the HardSigmoid node/);
+  // The bundled ConvNeXt copied away from its card: the guess is said, with what was assumed.
+  const bare = path.join(dir, 'bare.onnx');
+  copyFileSync(convnext, bare);
+  const guessed = await runMiru(['explain', image, '--model', bare, '--method', 'eigencam']);
+  assert.equal(guessed.code, 0, guessed.stderr);
+  assert.match(guessed.stderr, /note: no card for .*bare\.onnx \(no --card, --preset or bare\.card\.json\): assumed NCHW 128x128 RGB/);
+  const carded = await runMiru(['explain', image, '--model', convnext, '--method', 'eigencam']);
+  assert.doesNotMatch(carded.stderr, /no card/);
+});
+
+test('miru explain <image>: outputs into new folders, overlays in the format their name says, images named as in the library', async () => {
+  const { dir, db, data } = await synthLibrary(2);
+  const out = path.join(dir, 'new', 'deeper', 'map.json');
+  const overlay = path.join(dir, 'other', 'overlay.jpg');
+  const run = await runMiru(['explain', 'img_00002.png', '--db', db, '--model', 'miru-convnext-s', '--method', 'eigencam', '--out', out, '--overlay', overlay]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(existsSync(out));
+  assert.equal((await sharp(overlay).metadata()).format, 'jpeg');
+  const byId = await runMiru(['explain', 'id:1', '--db', db, '--model', 'miru-convnext-s', '--method', 'eigencam']);
+  assert.equal(byId.code, 0, byId.stderr);
+  const unknown = await runMiru(['explain', 'img_09999.png', '--db', db, '--model', 'miru-convnext-s', '--method', 'eigencam']);
+  assert.match(unknown.stderr, /Unknown image "img_09999.png": no indexed image has this relative path, content hash or id/);
+  const gif = await runMiru(['explain', path.join(data, 'images', 'img_00001.png'), '--model', convnext, '--method', 'eigencam', '--overlay', path.join(dir, 'o.gif')]);
+  assert.equal(gif.code, 1);
+  assert.match(gif.stderr, /overlay .*o\.gif: name the file \*\.png, \*\.jpg, \*\.jpeg, \*\.webp/);
+});
+
+test('miru explain <image>: undecodable files are named, with what to do', async () => {
+  const dir = tempDir();
+  const good = path.join(dir, 'good.png');
+  await sharp({ create: { width: 64, height: 48, channels: 3, background: '#806040' } }).png().toFile(good);
+  const truncated = path.join(dir, 'truncated.png');
+  writeFileSync(truncated, readFileSync(good).subarray(0, 60));
+  const text = path.join(dir, 'notes.jpg');
+  writeFileSync(text, 'just some words');
+  const empty = path.join(dir, 'empty.png');
+  writeFileSync(empty, '');
+  for (const [file, reason] of [
+    [truncated, /truncated or damaged image data|cannot decode image: Input buffer has corrupt header/],
+    [text, /not an image: the content is not a format Miru reads \(the name says \.jpg\)/],
+    [empty, /empty file \(0 bytes\): re-copy or re-export it/],
+  ] as const) {
+    const run = await runMiru(['explain', file, '--model', convnext, '--method', 'eigencam']);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, new RegExp(`Cannot read image ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+    assert.match(run.stderr, reason);
+    assert.match(run.stderr, /replace or re-export the file/);
+  }
+  const keep = await runMiru(['explain', good, '--model', convnext, '--method', 'rise', '--keep', '0']);
+  assert.equal(keep.code, 2);
+  assert.match(keep.stderr, /--keep must be a number in \(0, 1\]/);
 });

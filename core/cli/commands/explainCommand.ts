@@ -10,13 +10,14 @@ import type { ProviderChoice } from '../../models/executionProviders.js';
 import { readSynthTruth } from '../../synth/truthFile.js';
 import type { PixelBox } from '../../synth/renderIllustration.js';
 import { throttleProgress } from '../../jobs/progress.js';
-import { EXPLAIN_METHODS, Explainer, parseMethod, type ExplainMethod, type ExplainRequest } from '../../explain/explainer.js';
+import { EXPLAIN_METHODS, Explainer, MethodUnavailableError, parseMethod, type ExplainMethod, type ExplainRequest } from '../../explain/explainer.js';
 import { explainLibrary } from '../../explain/explainLibrary.js';
 import { evaluateMethods, boxesByFileName, type MetricImage } from '../../explain/explainMetrics.js';
 import { loadInputImage } from '../../explain/inputImage.js';
-import { renderOverlay, COLORMAPS, type Colormap } from '../../explain/overlay.js';
+import { renderOverlay, overlayFormatFor, COLORMAPS, type Colormap } from '../../explain/overlay.js';
+import { imagePaths, resolveOneImage } from '../../analysis/neighbors.js';
 import { terminalProgress } from '../progressBar.js';
-import { collect, interruptible, openDb, positiveInt, positiveNumber, printJson } from '../options.js';
+import { collect, interruptible, openDb, positiveInt, positiveNumber, printJson, unitFraction } from '../options.js';
 
 interface ExplainOpts {
   model: string;
@@ -76,7 +77,7 @@ export function registerExplain(program: Command): void {
     .option('--layer <tensor>', "a split-point tensor for CAM methods (default: the card's saliency.layer, else the last spatial or token split point)")
     .option('--target <t>', 'score | class:K | label:NAME | prob:K', 'score')
     .option('--out <file>', 'write the result JSON to a file')
-    .option('--overlay <file>', 'write the image with the map over it as PNG')
+    .option('--overlay <file>', 'one image: write the image with the map over it (.png, .jpg or .webp, by the extension)')
     .option('--opacity <x>', 'overlay opacity 0..1', fraction('--opacity'), 0.5)
     .option('--colormap <name>', `overlay colormap: ${Object.keys(COLORMAPS).join(' | ')}`, 'viridis')
     .option('--ep <provider>', 'execution provider: auto | cuda | webgpu | dml | coreml | cpu', 'auto')
@@ -85,7 +86,7 @@ export function registerExplain(program: Command): void {
     .option('--batch <n>', 'images per batch for perturbation, head and path runs', positiveInt('--batch'))
     .option('--masks <n>', 'RISE: number of masks (default 2000)', positiveInt('--masks'))
     .option('--grid <n>', 'RISE: mask grid size (default 7)', positiveInt('--grid'))
-    .option('--keep <p>', 'RISE: probability a grid cell is kept (default 0.5)', fraction('--keep'))
+    .option('--keep <p>', 'RISE: probability a grid cell is kept, in (0, 1] (default 0.5)', unitFraction('--keep'))
     .option('--window <px>', 'occlusion: window side in input pixels (default 1/8 of the shorter side)', positiveInt('--window'))
     .option('--stride <px>', 'occlusion: stride in input pixels (default half the window)', positiveInt('--stride'))
     .option('--steps <n>', 'integrated-gradients: path steps (default 32)', positiveInt('--steps'))
@@ -96,7 +97,11 @@ export function registerExplain(program: Command): void {
     .option('--filter <expr>', 'library mode: repeatable image filter, as `miru list`', collect, [])
     .option('--limit <n>', 'library mode: at most this many images', positiveInt('--limit'))
     .option('--force', 'library mode: recompute maps already stored for this recipe')
-    .option('--metrics', 'evaluate the method(s) on a sample of the library instead of storing maps')
+    .option(
+      '--metrics',
+      'evaluate the method(s) on a sample of the library instead of storing maps; average drop is max(0, y - o) / (y - b) with b the score ' +
+        'of the baseline image (every pixel removed), so it can exceed 100% when masking drops the score below b',
+    )
     .option('--sample <n>', 'metrics: images to evaluate on', positiveInt('--sample'), 16)
     .option('--truth <file>', "metrics: a `miru synth` truth.json (or its folder): adds the pointing game on the subject boxes")
     .option('--metric-steps <n>', 'metrics: deletion/insertion steps', positiveInt('--metric-steps'), 50)
@@ -120,31 +125,53 @@ export function registerExplain(program: Command): void {
         noise: opts.noise,
         seed: opts.seed,
       });
+      // Overlays are drawn for one image; a job or a metrics run would drop the option without a word.
+      if (opts.overlay && (!image || opts.metrics)) throw new Error('--overlay draws one map: give an image (miru explain <image> ... --overlay out.png); library maps are shown in the UI');
       if (opts.metrics) return runMetrics(opts, methods, request(methods[0]!));
       if (!image) return runLibrary(opts, request(methods[0]!));
       return runOne(image, opts, request(methods[0]!));
     });
 }
 
-async function openModel(opts: ExplainOpts, db: LibraryDb | null): Promise<{ explainer: Explainer; card: ModelCard }> {
+async function openModel(opts: ExplainOpts, db: LibraryDb | null): Promise<{ explainer: Explainer; card: ModelCard; notices: string[] }> {
   const isFile = /\.onnx$/i.test(opts.model) || !db;
   if (isFile) {
     const resolved = await resolveModelFile(opts.model, { preset: opts.preset, cardFile: opts.card });
-    return { explainer: Explainer.open(resolved.bytes, resolved.card, { ep: opts.ep, sourceName: resolved.path }), card: resolved.card };
+    // resolveModelFile falls back to a card guessed from the graph; a wrong guess gives a plausible wrong map.
+    const guessed = !resolved.cardFile && !opts.preset;
+    const sibling = `${path.basename(resolved.path, path.extname(resolved.path))}.card.json`;
+    const notices = guessed ? [`no card for ${opts.model} (no --card, --preset or ${sibling}): assumed ${describeCard(resolved.card)}; give --card or --preset if that is wrong`] : [];
+    return { explainer: Explainer.open(resolved.bytes, resolved.card, { ep: opts.ep, sourceName: resolved.path }), card: resolved.card, notices };
   }
   const model = getModel(db, opts.model);
-  return { explainer: Explainer.open(await readVerifiedModel(model), model.card, { ep: opts.ep, sourceName: model.path }), card: model.card };
+  return { explainer: Explainer.open(await readVerifiedModel(model), model.card, { ep: opts.ep, sourceName: model.path }), card: model.card, notices: [] };
+}
+
+/** A card in the words `models add` uses. */
+function describeCard(card: ModelCard): string {
+  const { input, outputs } = card;
+  const norm = input.mean.every((m) => m === 0) && input.std.every((s) => s === 1) ? `pixels / ${input.scale}` : `mean ${input.mean.join(',')} std ${input.std.join(',')}`;
+  return `${input.layout} ${input.size.join('x')} ${input.channels} (${input.resize}, ${norm}), score: ${outputs.score?.name ?? '-'} ${outputs.score?.kind ?? ''}`.trim();
 }
 
 async function runOne(image: string, opts: ExplainOpts, request: ExplainRequest): Promise<void> {
   const db = opts.db ? openDb(opts.db, 'existing') : null;
   try {
-    const { explainer, card } = await openModel(opts, db);
+    const overlayFormat = opts.overlay ? overlayFormatFor(opts.overlay) : undefined; // refuse a bad name before the work
+    const { explainer, card, notices: modelNotices } = await openModel(opts, db);
     try {
-      const bytes = await readImage(image);
-      const input = await loadInputImage(bytes, card);
+      const file = await imageFile(image, db);
+      const bytes = await readImage(file);
+      const input = await loadInputImage(bytes, card, file);
       const result = await explainer.explain(input, request);
-      const check = opts.checkGradients ? await explainer.checkGradients(input, result.layer === 'input' ? request.layer : result.layer, request.target) : undefined;
+      let check;
+      try {
+        check = opts.checkGradients ? await explainer.checkGradients(input, result.layer === 'input' ? request.layer : result.layer, request.target) : undefined;
+      } catch (error) {
+        if (error instanceof MethodUnavailableError) throw new Error(`--check-gradients: ${error.message}`);
+        throw error;
+      }
+      const notices = [...modelNotices, ...explainer.notices, ...(result.notice ? [result.notice] : [])];
       const json = {
         method: result.method,
         layer: result.layer,
@@ -157,14 +184,14 @@ async function runOne(image: string, opts: ExplainOpts, request: ExplainRequest)
         ep: explainer.provider,
         ...(result.gradients ? { gradients: result.gradients } : {}),
         ...(check ? { gradientCheck: check } : {}),
-        ...(explainer.notices.length ? { notices: explainer.notices } : {}),
+        ...(notices.length ? { notices } : {}),
         ...(explainer.providerFallbacks.length ? { fallbackReasons: explainer.providerFallbacks } : {}),
       };
-      if (opts.out) await fs.writeFile(opts.out, `${JSON.stringify(json)}\n`);
-      if (opts.overlay) await fs.writeFile(opts.overlay, await renderOverlay(bytes, result.map, result.grid, card.input, { opacity: opts.opacity, colormap: opts.colormap }));
+      if (opts.out) await writeOutput(opts.out, `${JSON.stringify(json)}\n`);
+      if (opts.overlay) await writeOutput(opts.overlay, await renderOverlay(bytes, result.map, result.grid, card.input, { opacity: opts.opacity, colormap: opts.colormap, format: overlayFormat }));
       if (opts.json) printJson(json);
       else {
-        for (const notice of explainer.notices) console.error(`note: ${notice}`);
+        for (const notice of notices) console.error(`note: ${notice}`);
         console.log(`${result.method} on ${result.layer} for ${result.target} = ${result.score.toFixed(4)}: ${result.grid[0]}x${result.grid[1]} map in ${json.elapsedMs} ms on ${explainer.provider}${result.gradients ? ` (${result.gradients})` : ''}.`);
         if (check) console.log(`gradient check at ${check.layer}: ${check.channels} channel weights, Pearson ${check.pearson.toFixed(6)}, largest difference ${(check.maxRelativeDifference * 100).toFixed(3)}% of the largest weight.`);
         if (opts.out) console.log(`map: ${opts.out}`);
@@ -175,6 +202,26 @@ async function runOne(image: string, opts: ExplainOpts, request: ExplainRequest)
     }
   } finally {
     db?.close();
+  }
+}
+
+/**
+ * The file to explain. With --db, a name that is no file is resolved as other commands resolve images
+ * (relative path, content hash, id).
+ */
+async function imageFile(image: string, db: LibraryDb | null): Promise<string> {
+  if (!db || (await fs.stat(image).then((s) => s.isFile(), () => false))) return image;
+  const id = resolveOneImage(db, image);
+  return imagePaths(db, [id]).get(id)!;
+}
+
+/** Writes an output file, creating its folder. */
+async function writeOutput(file: string, data: string | Buffer): Promise<void> {
+  try {
+    await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+    await fs.writeFile(file, data);
+  } catch (error) {
+    throw new Error(`Cannot write ${file}: ${(error as Error).message}`);
   }
 }
 
@@ -219,7 +266,7 @@ async function runMetrics(opts: ExplainOpts, methods: ExplainMethod[], base: Exp
   if (!opts.db) throw new Error('--metrics evaluates methods on a sample of a library: give --db');
   const db = openDb(opts.db, 'existing');
   try {
-    const { explainer } = await openModel(opts, db);
+    const { explainer, notices } = await openModel(opts, db);
     try {
       let boxes: Map<string, PixelBox> | undefined;
       if (opts.truth) {
@@ -230,16 +277,22 @@ async function runMetrics(opts: ExplainOpts, methods: ExplainMethod[], base: Exp
       const images: MetricImage[] = page.items.map((row) => ({ path: row.path, width: row.width ?? 0, height: row.height ?? 0, box: boxes?.get(path.basename(row.path)) }));
       if (boxes && !images.some((i) => i.box)) throw new Error(`none of the sampled images is named in ${opts.truth}; is it the truth.json of this library's images?`);
       const { method: _first, ...shared } = base;
-      const results = await evaluateMethods(explainer, images, methods, shared, { steps: opts.metricSteps, batch: opts.batch });
-      const json = { model: opts.model, target: base.target ?? 'score', layer: base.layer ?? null, ep: explainer.provider, images: images.length, methods: results };
+      const { methods: results, skipped } = await evaluateMethods(explainer, images, methods, shared, { steps: opts.metricSteps, batch: opts.batch });
+      // The layer the CAM methods actually used (the default when --layer is not given); "input" when none is a CAM.
+      const layer = results.find((r) => r.layer !== 'input')?.layer ?? 'input';
+      const json = { model: opts.model, target: base.target ?? 'score', layer, ep: explainer.provider, images: images.length, methods: results, ...(skipped.length ? { skipped } : {}), ...(notices.length ? { notices } : {}) };
       if (opts.json) printJson(json);
       else {
-        console.log(`${images.length} images, target ${json.target}, ${explainer.provider}`);
-        console.log('method                 deletion AUC  insertion AUC  avg drop %  increase %  pointing game  ms/image');
+        for (const notice of [...notices, ...explainer.notices]) console.error(`note: ${notice}`);
+        console.log(`${images.length} images, target ${json.target}, layer ${layer}, ${explainer.provider}`);
+        console.log('method                 deletion AUC  insertion AUC  avg drop %¹  increase %  pointing game²       ms/image');
         for (const r of results) {
-          const pg = r.pointingGame ? `${(r.pointingGame.hitRate * 100).toFixed(1)}% (${r.pointingGame.hits}/${r.pointingGame.total})` : '-';
-          console.log(`${r.method.padEnd(22)} ${r.deletionAuc.toFixed(4).padStart(12)}  ${r.insertionAuc.toFixed(4).padStart(13)}  ${r.averageDrop.toFixed(2).padStart(10)}  ${r.increaseInConfidence.toFixed(1).padStart(10)}  ${pg.padStart(13)}  ${r.meanMs.toFixed(0).padStart(8)}`);
+          const pg = r.pointingGame ? `${(r.pointingGame.hitRate * 100).toFixed(1)}% (${r.pointingGame.hits}/${r.pointingGame.total}${r.pointingGame.flat ? `, ${r.pointingGame.flat} flat` : ''})` : '-';
+          console.log(`${r.method.padEnd(22)} ${r.deletionAuc.toFixed(4).padStart(12)}  ${r.insertionAuc.toFixed(4).padStart(13)}  ${r.averageDrop.toFixed(2).padStart(11)}  ${r.increaseInConfidence.toFixed(1).padStart(10)}  ${pg.padStart(19)}  ${r.meanMs.toFixed(0).padStart(8)}`);
         }
+        for (const s of skipped) console.log(`${s.method.padEnd(22)} skipped: ${s.reason}`);
+        console.log('¹ max(0, y - o) / (y - b), b the score of the baseline image (every pixel removed): above 100% when masking drops the score below b.');
+        if (results.some((r) => r.pointingGame)) console.log('² flat maps (all zero after ReLU) point nowhere and count as misses.');
       }
     } finally {
       await explainer.close();

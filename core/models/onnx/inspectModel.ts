@@ -10,6 +10,7 @@ import { loadOnnxModel } from './onnxModel.js';
 import { probeTensorShapes } from './probeShapes.js';
 import { computeDominators } from './splitPoints.js';
 import { declaredValueInfos, describeType, shapeOf, type Dimension } from './tensorTypes.js';
+import { tokenLayout, type SaliencyHint } from '../../explain/layerMaps.js';
 
 /**
  * Symbolic dims appear as their names (e.g. "batch"), unknown ones as "?", and an unknown rank as [];
@@ -26,7 +27,10 @@ export type LayerKind = 'spatial' | 'tokens' | 'vector' | 'other';
 export interface LayerInfo {
   name: string;
   shape: Dimension[];
-  /** spatial: rank 4 (N,C,H,W or N,H,W,C); tokens: rank 3 (N,L,C); vector: rank 2; other: anything else. */
+  /**
+   * spatial: rank 4 (N,C,H,W or N,H,W,C); tokens: rank 3 (N,L,C) that explain can read as a token grid; vector:
+   * rank 2; other: anything else, a channels-first (N,C,L) tensor included (explain refuses those).
+   */
   kind: LayerKind;
   /** The producing node's op type, domain-prefixed outside the default domain. */
   op: string;
@@ -56,6 +60,8 @@ export interface InspectOptions {
   output?: string;
   /** How error messages name the file (default "the model file"). */
   sourceName?: string;
+  /** The card's saliency section: its token layout decides which rank-3 layers read as tokens. */
+  saliency?: SaliencyHint;
 }
 
 export async function inspectModel(bytes: Uint8Array, options: InspectOptions = {}): Promise<ModelInfo> {
@@ -70,7 +76,7 @@ export async function inspectModel(bytes: Uint8Array, options: InspectOptions = 
   const layers = layerNames.map((name): LayerInfo => {
     const shape = shapes.get(name) ?? [];
     const producer = index.producer.get(name) as number; // split points are node outputs, never graph inputs
-    return { name, shape, kind: shapes.has(name) ? layerKind(shape) : 'other', op: qualifiedOpType(graph.node[producer]) };
+    return { name, shape, kind: shapes.has(name) ? layerKind(shape, name, options.saliency) : 'other', op: qualifiedOpType(graph.node[producer]) };
   });
   return {
     irVersion: Number(model.irVersion),
@@ -85,10 +91,12 @@ export async function inspectModel(bytes: Uint8Array, options: InspectOptions = 
   };
 }
 
-export function layerKind(shape: readonly Dimension[]): LayerKind {
+export function layerKind(shape: readonly Dimension[], name = '', saliency?: SaliencyHint): LayerKind {
   switch (shape.length) {
     case 4: return 'spatial';
-    case 3: return 'tokens';
+    // The same test explain applies, so no layer is listed as tokens that explain would refuse; symbolic
+    // dims cannot be judged here and keep the benefit of the doubt.
+    case 3: return typeof shape[1] !== 'number' || typeof shape[2] !== 'number' || !('problem' in tokenLayout(name, shape[1], shape[2], saliency)) ? 'tokens' : 'other';
     case 2: return 'vector';
     default: return 'other';
   }

@@ -196,6 +196,11 @@ test('saliency reads a stored map, else computes, stores and then reads it', asy
   const cached = await call<SaliencyResultDto>('saliency', { imageId: 7, model: MODEL, method: 'eigencam' });
   assert.equal(cached.cached, true);
   assert.deepEqual(Array.from(floats(cached.mapF32)), Array.from(stored));
+  assert.equal(cached.empty, false);
+  // A flat map (all zero after ReLU) says so, so the UI can explain a blank overlay.
+  const flat = new Float32Array(64);
+  saveSaliency(service.db, model, 9, { method: 'ablationcam', layer: 'feature_map', target: 'score', params: '{}' }, { method: 'ablationcam', layer: 'feature_map', target: 'score', score: 3.5, grid: [8, 8], raw: flat, map: flat, elapsedMs: 12 }, 'cpu');
+  assert.equal((await call<SaliencyResultDto>('saliency', { imageId: 9, model: MODEL, method: 'ablationcam' })).empty, true);
   // 2. compute: false only reads.
   await assert.rejects(call('saliency', { imageId: 8, model: MODEL, method: 'eigencam', compute: false }), ApiNotFoundError);
   // 3. Computed on demand, stored, announced, then read from the cache.

@@ -2,20 +2,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { create } from '@bufbuild/protobuf';
-import { GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema, TensorProto_DataType } from 'onnx-buf';
-import { Explainer, EXPLAIN_METHODS, scoreSplittingOnOutOfMemory, type Derived } from '../../../core/explain/explainer.js';
+import { emptyMapNotice, Explainer, EXPLAIN_METHODS, scoreSplittingOnOutOfMemory, type Derived } from '../../../core/explain/explainer.js';
 import { OutOfMemoryError, type InferencePool } from '../../../core/models/inferencePool.js';
-import { GraphBuilder } from '../../../core/explain/graphBuilder.js';
 import { loadInputImage } from '../../../core/explain/inputImage.js';
 import { layerLayout, LayerShapeError, toActivationMap, fromActivationMap } from '../../../core/explain/layerMaps.js';
 import { parseTarget, TargetError } from '../../../core/explain/explainTargets.js';
-import { saveOnnxModel } from '../../../core/models/onnx/onnxModel.js';
-import { tensorValueInfo } from '../../../core/models/onnx/tensorTypes.js';
+import { loadOnnxModel } from '../../../core/models/onnx/onnxModel.js';
+import { missingGradientRules } from '../../../core/explain/gradientGraph.js';
+import { inspectModel, layerKind } from '../../../core/models/onnx/inspectModel.js';
 import type { ModelCard } from '../../../core/models/modelCard.js';
-import { SeededRandom } from '../../../core/synth/random.js';
 import type { InputImage } from '../../../core/explain/explainTypes.js';
 import { repoRoot, tempDir } from '../../helpers/paths.js';
+import { modelWithoutRule } from './noRuleModel.js';
 import { writeTestImage } from '../../helpers/images.js';
 
 // The bundled cards are complete cards (the training script writes every field).
@@ -28,30 +26,6 @@ async function testImage(card: ModelCard, seed = 3): Promise<InputImage> {
   const file = path.join(tempDir(), 'image.png');
   await writeTestImage(file, { width: 96, height: 80, seed });
   return loadInputImage(file, card);
-}
-
-/**
- * x -> Conv 3x3 (4 channels) = "feat" -> HardSigmoid (no backward rule) -> GlobalAveragePool -> Flatten -> Gemm
- * -> score. Gradient CAMs at "feat" must fall back (Grad-CAM) or refuse (HiResCAM) with the operator named.
- */
-function modelWithoutRule(size: number): { bytes: Uint8Array; card: ModelCard } {
-  const random = new SeededRandom(5);
-  const weights = (n: number) => Array.from({ length: n }, () => random.normal(0, 0.3));
-  const graph = create(GraphProtoSchema, { name: 'no-rule', input: [tensorValueInfo('x', TensorProto_DataType.FLOAT, ['batch', 3, size, size])] });
-  const b = new GraphBuilder(graph, 17, 'm');
-  b.nodeNamed('feat', 'Conv', ['x', b.floats(weights(4 * 3 * 9), [4, 3, 3, 3])], { pads: [1, 1, 1, 1] });
-  const hard = b.node('HardSigmoid', ['feat'], { alpha: { float: 0.2 }, beta: { float: 0.5 } });
-  const pooled = b.node('Flatten', [b.node('GlobalAveragePool', [hard])]);
-  b.nodeNamed('score', 'Gemm', [pooled, b.floats(weights(4), [1, 4])], { transB: 1 });
-  graph.output.push(tensorValueInfo('score', TensorProto_DataType.FLOAT, ['batch', 1]));
-  const model = create(ModelProtoSchema, { irVersion: 8n, opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })], graph });
-  const card: ModelCard = {
-    name: 'no-rule',
-    input: { name: 'x', layout: 'NCHW', size: [size, size], channels: 'RGB', resize: 'stretch', pad: [255, 255, 255], interpolation: 'bilinear', scale: 255, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] },
-    outputs: { score: { name: 'score', kind: 'scalar' } },
-    saliency: { layer: 'feat' },
-  };
-  return { bytes: saveOnnxModel(model), card };
 }
 
 test('every method explains the bundled ConvNeXt: maps in 0..1 at the layer or input grid, the same score', async () => {
@@ -138,6 +112,45 @@ test('an operator without a rule: Grad-CAM falls back to central differences onc
   }
 });
 
+test('the operator that makes the layer is not part of the head: a layer output by HardSigmoid runs on the backward graph', async () => {
+  const { bytes, card } = modelWithoutRule(16);
+  const model = loadOnnxModel(bytes);
+  assert.deepEqual(missingGradientRules(model, ['hard'], 'score'), []);
+  assert.deepEqual(missingGradientRules(model, ['feat'], 'score'), ['HardSigmoid']);
+  assert.deepEqual(missingGradientRules(model, ['x'], 'score'), ['HardSigmoid']);
+  const explainer = Explainer.open(bytes, card, { ep: 'cpu' });
+  try {
+    const image = await testImage(card);
+    for (const method of ['gradcam', 'xgradcam', 'hirescam', 'gradcam++', 'layercam'] as const) {
+      const result = await explainer.explain(image, { method, layer: 'hard' });
+      assert.equal(result.gradients, 'backward-graph', method);
+      assert.deepEqual(result.grid, [16, 16]);
+    }
+    assert.deepEqual(explainer.notices, []);
+    const check = await explainer.checkGradients(image, 'hard');
+    assert.ok(check.pearson > 0.9999, `Pearson ${check.pearson}`);
+  } finally {
+    await explainer.close();
+  }
+});
+
+test('an empty map says so: all zeros after ReLU gets a notice naming the layer, a map with evidence none', async () => {
+  const { bytes, card } = modelWithoutRule(16, { negative: true });
+  const explainer = Explainer.open(bytes, card, { ep: 'cpu' });
+  try {
+    const image = await testImage(card);
+    const empty = await explainer.explain(image, { method: 'gradcam', layer: 'hard' });
+    assert.ok(empty.raw.every((v) => v <= 0) && empty.map.every((v) => v === 0));
+    assert.match(empty.notice ?? '', /the map is empty after ReLU: nothing at layer hard raises the target/);
+    const shown = await explainer.explain(image, { method: 'occlusion', occlusion: { window: 4, stride: 4 } });
+    assert.ok(Math.max(...shown.map) > 0.99);
+    assert.equal(shown.notice, undefined);
+  } finally {
+    await explainer.close();
+  }
+  assert.match(emptyMapNotice(Float32Array.of(2, 2), new Float32Array(2), 'input') ?? '', /flat: every raw value in the input is the same/);
+});
+
 test('bad layers and targets get errors that say what is valid', async () => {
   const { bytes, card } = bundled('miru-vit-s');
   const explainer = Explainer.open(bytes, card, { ep: 'cpu' });
@@ -146,6 +159,13 @@ test('bad layers and targets get errors that say what is valid', async () => {
     await assert.rejects(explainer.explain(image, { method: 'gradcam', layer: 'no-such-tensor' }), /no tensor named no-such-tensor; candidates:/);
     await assert.rejects(explainer.explain(image, { method: 'gradcam', layer: '/blocks.3/attn/Softmax_output_0' }), /is not a valid split point for output logits.*Valid split points near it: .*tokens/);
     await assert.rejects(explainer.explain(image, { method: 'gradcam', layer: 'embedding' }), /neither a spatial map .* nor a token sequence/);
+    // The patch embedding before its Transpose is (N, C, L) = [1, 128, 64]: refused, not read as 7 + 11x11 tokens.
+    await assert.rejects(explainer.explain(image, { method: 'gradcam', layer: '/Reshape_output_0' }), /looks channels-first/);
+    const after = await explainer.explain(image, { method: 'gradcam', layer: '/Transpose_output_0' });
+    assert.deepEqual(after.grid, [8, 8]);
+    const kinds = new Map((await inspectModel(bytes, { output: 'logits' })).layers.map((l) => [l.name, l.kind]));
+    assert.equal(kinds.get('/Reshape_output_0'), 'other');
+    assert.equal(kinds.get('/Transpose_output_0'), 'tokens');
     await assert.rejects(explainer.explain(image, { method: 'gradcam', target: 'class:5' }), /class 5 is out of range; logits has 5 classes \(0\.\.4\)/);
     await assert.rejects(explainer.explain(image, { method: 'gradcam', target: 'label:masterpiece' }), /has no label "masterpiece"; its labels are 1, 2, 3, 4, 5/);
     await assert.rejects(explainer.explain(image, { method: 'gradcam', target: 'logit' }), /use score, class:K, label:NAME or prob:K/);
@@ -161,9 +181,21 @@ test('bad layers and targets get errors that say what is valid', async () => {
 test('token layers: prefix and grid from the card, inferred when square, refused when neither', () => {
   assert.deepEqual(layerLayout('t', [1, 65, 8]), { kind: 'tokens', channels: 8, length: 65, tokens: { prefix: 1, grid: [8, 8] } });
   assert.deepEqual(layerLayout('t', [1, 201, 8]), { kind: 'tokens', channels: 8, length: 201, tokens: { prefix: 5, grid: [14, 14] } });
-  assert.throws(() => layerLayout('t', [1, 65, 8], { prefix: 5, grid: [8, 8] }), /fix saliency.tokens/);
+  assert.throws(() => layerLayout('t', [1, 65, 8], { layer: 't', tokens: { prefix: 5, grid: [8, 8] } }), /fix saliency.tokens/);
+  // The card's layout serves every token layer of its length; other lengths (patches before CLS joins) are inferred.
+  assert.deepEqual(layerLayout('u', [1, 69, 8], { layer: 't', tokens: { prefix: 5, grid: [8, 8] } }), { kind: 'tokens', channels: 8, length: 69, tokens: { prefix: 5, grid: [8, 8] } });
+  assert.deepEqual(layerLayout('u', [1, 64, 8], { layer: 't', tokens: { prefix: 5, grid: [8, 8] } }), { kind: 'tokens', channels: 8, length: 64, tokens: { prefix: 0, grid: [8, 8] } });
+  // Only common prefixes are inferred: 128 = 7 + 11x11 is no ViT; with a square last axis it reads as channels-first.
+  assert.throws(() => layerLayout('/Reshape_output_0', [1, 128, 64]), /looks channels-first \(N, C, L\).*after the Transpose/);
+  assert.throws(() => layerLayout('t', [1, 128, 60]), /no prefix of 0, 1, 2, 5 tokens leaves a square grid; set saliency.tokens/);
+  assert.deepEqual(layerLayout('t', [1, 128, 64], { tokens: { prefix: 7, grid: [11, 11] } }).kind, 'tokens');
+  // models inspect labels by the same test.
+  assert.equal(layerKind(['batch', 128, 64]), 'other');
+  assert.equal(layerKind(['batch', 65, 128]), 'tokens');
+  assert.equal(layerKind(['batch', 'tokens', 128]), 'tokens');
+  assert.equal(layerKind(['batch', 128, 64], 't', { tokens: { prefix: 7, grid: [11, 11] } }), 'tokens');
   assert.throws(() => layerLayout('t', [1, 3, 7, 5, 2]), LayerShapeError);
-  const layout = layerLayout('t', [1, 5, 2], { prefix: 1, grid: [2, 2] });
+  const layout = layerLayout('t', [1, 5, 2], { layer: 't', tokens: { prefix: 1, grid: [2, 2] } });
   const tokens = Float32Array.from([9, 9, 1, 10, 2, 20, 3, 30, 4, 40]);
   const map = toActivationMap(tokens, layout, 0);
   assert.deepEqual(Array.from(map.data), [1, 2, 3, 4, 10, 20, 30, 40]);

@@ -56,6 +56,10 @@ test('a maximum in letterbox padding is outside the image; a flat map is flagged
   assert.equal(top.hit, false, '30 px above the image misses a box filling it');
   const flat = pointingGameHit(new Float32Array(25), GRID, { x: 0, y: 0, width: 10, height: 10 }, IMAGE, card);
   assert.equal(flat.flat, true);
+  // A flat map's "maximum" is cell (0, 0) only by scan order: it must not hit even a box covering the whole image.
+  const everywhere = pointingGameHit(new Float32Array(25), GRID, { x: 0, y: 0, width: IMAGE.width, height: IMAGE.height }, IMAGE, { size: [50, 50], resize: 'stretch' });
+  assert.equal(everywhere.distance, 0);
+  assert.equal(everywhere.hit, false);
   assert.throws(() => pointingGameHit(new Float32Array(24), GRID, { x: 0, y: 0, width: 1, height: 1 }, IMAGE, card), /24 values, not 5x5/);
 });
 
@@ -72,6 +76,7 @@ test('pointingGameSummary counts hits and flat maps', () => {
     pointingGameHit(map, GRID, { x: 0, y: 0, width: 10, height: 10 }, IMAGE, card),
     pointingGameHit(new Float32Array(25), GRID, { x: 0, y: 0, width: 10, height: 10 }, IMAGE, card),
   ];
-  assert.deepEqual(pointingGameSummary(results), { hits: 2, total: 3, hitRate: 2 / 3, flat: 1 });
+  // The flat map sits next to its box at cell (0, 0) but counts as a miss.
+  assert.deepEqual(pointingGameSummary(results), { hits: 1, total: 3, hitRate: 1 / 3, flat: 1 });
   assert.ok(Number.isNaN(pointingGameSummary([]).hitRate));
 });

@@ -197,6 +197,9 @@ test('bad strengths and unknown transforms are refused with what is allowed', as
   assert.throws(() => parseTransformList('saturation,sharpen'), /Unknown transform "sharpen"; valid transforms: saturation, contrast, blur, jpeg, resolution, patch-shuffle, grayscale\./);
   assert.throws(() => parseTransformList(' , '), /No transforms given/);
   assert.throws(() => resolveProbePlan(['blur'], { blur: [-1] }), /Bad strength -1 for blur: .*percentage of the short side/);
+  // The reason says the range once; the unit text is not appended after it.
+  assert.throws(() => resolveProbePlan(['jpeg'], { jpeg: [101] }), (error: Error) => error.message === 'Bad strength 101 for jpeg: a JPEG quality is a whole number from 1 to 100 (0 = not re-encoded).');
+  assert.throws(() => resolveProbePlan(['patch-shuffle'], { 'patch-shuffle': [1.5] }), (error: Error) => error.message === 'Bad strength 1.5 for patch-shuffle: a patch-shuffle grid is a whole number from 1 to 64 (1 = identity).');
   assert.throws(() => resolveProbePlan(['blur'], { blur: [] }), /No strengths for blur/);
   assert.throws(() => resolveProbePlan(['blur'], { jpeg: [50] }), /Strengths given for jpeg, which is not probed \(transforms: blur\)/);
   assert.throws(() => parseStrengthOptions(['0,1,x'], ['blur']), /"x" is not a number; blur takes Gaussian sigma/);

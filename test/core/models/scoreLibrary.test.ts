@@ -72,7 +72,7 @@ test('NaN outputs and undecodable images are failures, never scores, and the run
   assert.equal(summary.failed, 3);
   assert.equal(summary.status, 'complete');
   const errors = summary.failures.map((f) => `${path.basename(f.path)}: ${f.error}`).sort();
-  assert.match(errors[0]!, /^grey01.png: cannot decode image/);
+  assert.match(errors[0]!, /^grey01.png: not an image: the content is not a format Miru reads/);
   assert.match(errors[1]!, /^grey02.png: the model output score holds NaN/);
   assert.equal(db.prepare('SELECT count(*) FROM scores WHERE score != score').pluck().get(), 0);
   assert.equal(db.prepare('SELECT count(*) FROM run_failures').pluck().get(), 3);

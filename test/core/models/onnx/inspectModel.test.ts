@@ -57,6 +57,8 @@ test('the ViT-style model: token layers from patch embedding to the final norm, 
     assert.deepEqual(shapeOf(info, name), ['batch', 17, 32], name); // 16 patches + CLS, 32 features
   }
   assert.deepEqual(shapeOf(info, '/Transpose_output_0'), ['batch', 16, 32]); // patches before the CLS token joins
+  // The patch grid before that Transpose is channels-first (N, C, L): not a token sequence explain could read.
+  assert.deepEqual(info.layers.find((layer) => layer.name === '/Reshape_output_0'), { name: '/Reshape_output_0', shape: ['batch', 32, 16], kind: 'other', op: 'Reshape' });
   assert.deepEqual(info.layers[0], { name: '/patch_embed/Conv_output_0', shape: ['batch', 32, 4, 4], kind: 'spatial', op: 'Conv' });
   assert.deepEqual(info.layers.at(-1), { name: 'embedding', shape: ['batch', 32], kind: 'vector', op: 'Gather' });
   // Inside a block the attention and MLP branches are bypassed by the residual stream.
