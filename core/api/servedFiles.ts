@@ -68,7 +68,7 @@ export function resolveThumbnail(cacheDir: string, hash: string): ServedFile {
   try {
     realThumbs = realpathSync(thumbsDir);
   } catch {
-    return { ok: false, status: 404, reason: 'this library has no thumbnails yet (run `miru index`)' };
+    return { ok: false, status: 404, reason: 'this library has no thumbnails (its <db>.cache folder is missing): run `miru index <folders> --db <library>` to make them again' };
   }
   const real = realFile(thumbnailPath(path.resolve(cacheDir), hash));
   if (!real) return { ok: false, status: 404, reason: `no thumbnail for ${hash}` };

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { refreshPlannerStatistics, type LibraryDb } from './openLibrary.js';
@@ -94,11 +94,14 @@ export async function indexLibrary(db: LibraryDb, folders: string[], options: In
   const seen = new Set<number>();
   const reappeared: number[] = [];
   const work: { rootId: number; file: ScannedFile; existing: KnownImage | null }[] = [];
+  // A library copied or moved without its `<db>.cache` folder has no thumbnails: unchanged images are read again
+  // to make them (their content hash stays, so their scores, ratings and tags stay too).
+  const thumbnailsLost = known.size > 0 && !existsSync(path.join(options.cacheDir, 'thumbs'));
   for (const { rootId, file } of scanned) {
     const existing = known.get(key(rootId, file.relPath)) ?? null;
     if (existing) seen.add(existing.id);
     const same = existing && existing.bytes === file.bytes && existing.mtimeMs === file.mtimeMs;
-    if (same && existing.status === 'ok') summary.unchanged++;
+    if (same && existing.status === 'ok' && !thumbnailsLost) summary.unchanged++;
     // A read error (permissions, a flaky disk) can heal without the file changing, so it is always retried.
     else if (same && existing.status === 'error' && !options.retryErrors && !existing.error?.startsWith('cannot read file')) summary.unchanged++;
     else if (same && existing.status === 'missing') reappeared.push(existing.id);

@@ -200,3 +200,19 @@ test('new images get their ids in scan (sorted path) order, however the concurre
     db.close();
   }
 });
+
+test('a library whose thumbnail cache was lost (copied without <db>.cache) gets its thumbnails back from the next index', async () => {
+  const { images, db, options } = await setup(4);
+  await indexLibrary(db, [images], options);
+  const hashes = db.prepare('SELECT content_hash FROM images ORDER BY id').pluck().all() as string[];
+  const ids = db.prepare('SELECT id FROM images ORDER BY id').pluck().all();
+  changeTag(db, 'add', 'keep', ['img0.jpg']);
+  await fs.rm(path.join(options.cacheDir, 'thumbs'), { recursive: true });
+  const summary = await indexLibrary(db, [images], options);
+  assert.deepEqual([summary.added, summary.updated, summary.unchanged, summary.contentChanged], [0, 4, 0, 0]);
+  for (const hash of hashes) assert.ok(existsSync(thumbnailPath(options.cacheDir, hash)), `thumbnail ${hash} is back`);
+  assert.deepEqual(db.prepare('SELECT id FROM images ORDER BY id').pluck().all(), ids, 'same images, same ids');
+  assert.equal(db.prepare('SELECT count(*) FROM tags').pluck().get(), 1, 'tags stay');
+  const again = await indexLibrary(db, [images], options);
+  assert.deepEqual([again.updated, again.unchanged], [0, 4], 'with the cache back, unchanged files are skipped again');
+});
