@@ -256,6 +256,9 @@ class BatchWriter {
    * pixels no longer describes it. Its results go, and runs that covered it are no longer complete.
    */
   private forgetIfContentChanged(id: number, contentHash: string | null): void {
+    // No hash now means the file could not be read (permissions, a flaky disk): nothing says its content changed,
+    // so its results stay until a read succeeds.
+    if (contentHash === null) return;
     const previous = this.previousHash.get(id);
     if (previous === undefined || previous === null || previous === contentHash) return;
     let removed = 0;
