@@ -162,7 +162,7 @@ export class Explainer {
   }
 
   async layout(layer: string): Promise<LayerLayout> {
-    return layerLayout(layer, await this.layerShape(layer), this.card.saliency);
+    return layerLayout(layer, await this.layerShape(layer), this.card.saliency, this.card.input.layout);
   }
 
   async explain(image: InputImage, request: ExplainRequest): Promise<SaliencyResult> {

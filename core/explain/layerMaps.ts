@@ -63,9 +63,28 @@ function squareSide(n: number): number | undefined {
   return side * side === n ? side : undefined;
 }
 
-/** How to read a layer of this shape (batch first); token layers as tokenLayout says. */
-export function layerLayout(layer: string, shape: readonly number[], card?: SaliencyHint): LayerLayout {
-  if (shape.length === 4) return { kind: 'spatial', channels: shape[1]!, height: shape[2]!, width: shape[3]! };
+/**
+ * Whether a rank-4 layer is channels-last (N, H, W, C), as tensors between the Transposes of a TensorFlow/Keras
+ * export are (the WD v2 taggers): square maps tell by which pair of axes is equal; otherwise the model's input
+ * layout decides, since such exports keep the layout they were fed in.
+ */
+export function isChannelsLast(shape: readonly number[], inputLayout: 'NCHW' | 'NHWC' = 'NCHW'): boolean {
+  const [, a, b, c] = shape as [number, number, number, number];
+  if (b === c && a !== b) return false;
+  if (a === b && b !== c) return true;
+  return inputLayout === 'NHWC';
+}
+
+/**
+ * How to read a layer of this shape (batch first); token layers as tokenLayout says. A channels-last map is read
+ * as what it is in memory: a sequence of H*W positions of C channels, i.e. tokens without a prefix on an H x W grid.
+ */
+export function layerLayout(layer: string, shape: readonly number[], card?: SaliencyHint, inputLayout?: 'NCHW' | 'NHWC'): LayerLayout {
+  if (shape.length === 4) {
+    const [, a, b, c] = shape as [number, number, number, number];
+    if (isChannelsLast(shape, inputLayout)) return { kind: 'tokens', channels: c, length: a * b, tokens: { prefix: 0, grid: [a, b] } };
+    return { kind: 'spatial', channels: a, height: b, width: c };
+  }
   if (shape.length === 3) {
     const [, length, channels] = shape as [number, number, number];
     const tokens = tokenLayout(layer, length, channels, card);

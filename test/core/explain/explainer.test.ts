@@ -6,6 +6,7 @@ import { emptyMapNotice, Explainer, EXPLAIN_METHODS, scoreSplittingOnOutOfMemory
 import { OutOfMemoryError, type InferencePool } from '../../../core/models/inferencePool.js';
 import { loadInputImage } from '../../../core/explain/inputImage.js';
 import { layerLayout, LayerShapeError, toActivationMap, fromActivationMap } from '../../../core/explain/layerMaps.js';
+import { channelsLastModel } from './channelsLastModel.js';
 import { parseTarget, TargetError } from '../../../core/explain/explainTargets.js';
 import { loadOnnxModel } from '../../../core/models/onnx/onnxModel.js';
 import { missingGradientRules } from '../../../core/explain/gradientGraph.js';
@@ -233,4 +234,29 @@ test('perturbation and difference batches halve until they fit when the provider
   // An error that is not memory is not retried, and names what failed.
   const failing = { pool: { run: async () => { throw new Error('Non-zero status code returned while running Conv node'); } } as unknown as InferencePool, outputs: ['y'] };
   await assert.rejects(scoreSplittingOnOutOfMemory(failing, tensors.slice(0, 4), stack), /Conv node/);
+});
+
+test('a channels-last layer (N, H, W, C) gives the same maps as the same values channels-first', async () => {
+  const { bytes, card } = channelsLastModel(8);
+  const explainer = Explainer.open(bytes, card, { ep: 'cpu' });
+  try {
+    const image = await testImage(card, 4);
+    for (const method of ['gradcam', 'hirescam', 'xgradcam', 'gradcam++', 'layercam', 'eigencam', 'ablationcam'] as const) {
+      const last = await explainer.explain(image, { method, layer: 'feat_nhwc' });
+      const first = await explainer.explain(image, { method, layer: 'conv_nchw' });
+      assert.deepEqual(last.grid, [8, 8]);
+      const scale = Math.max(...Array.from(first.raw, Math.abs));
+      assert.ok(scale > 0, `${method}: a map with something in it`);
+      first.raw.forEach((v, i) => assert.ok(Math.abs(v - last.raw[i]!) <= 1e-4 * scale, `${method} at position ${i}: channels-first ${v}, channels-last ${last.raw[i]}`));
+    }
+  } finally {
+    await explainer.close();
+  }
+});
+
+test('rank-4 layers: equal axes tell the layout of square maps, the input layout decides the rest', () => {
+  assert.deepEqual(layerLayout('a', [1, 192, 8, 8]), { kind: 'spatial', channels: 192, height: 8, width: 8 });
+  assert.deepEqual(layerLayout('b', [1, 14, 14, 768]), { kind: 'tokens', channels: 768, length: 196, tokens: { prefix: 0, grid: [14, 14] } });
+  assert.equal(layerLayout('c', [1, 6, 8, 5], undefined, 'NHWC').kind, 'tokens');
+  assert.equal(layerLayout('d', [1, 6, 8, 5], undefined, 'NCHW').kind, 'spatial');
 });
