@@ -5,6 +5,7 @@
 // stored analysis of their kind, or the one named by id.
 import type { LibraryDb } from '../library/openLibrary.js';
 import type { ExportColumn } from '../library/exportTable.js';
+import { IMAGE_ISSUE_TYPES } from './imageIssues.js';
 import { getAnalysis, listAnalyses, type AnalysisKind, type AnalysisRecord } from './analysisStore.js';
 import { certaintyWeight } from './labelPropagation.js';
 import { saveSoftLabels, softLabelsFromModel, softLabelsFromRatings } from './softLabels.js';
@@ -107,10 +108,13 @@ function describeStored(db: LibraryDb, kind: AnalysisKind): string {
   return all.length ? all.map((a) => `${a.id} (${a.createdAt})`).join(', ') : 'none';
 }
 
-/** Names for an analysis's extra vector: summary.extraColumns when the producer gave them, else <prefix>_1.. */
+/**
+ * Names for an analysis's extra vector, `<prefix>_<name>` where the producer named them in summary.extra (an
+ * array of names; some producers describe the vector there in words instead), else `<prefix>_1`, `<prefix>_2`...
+ */
 function extraColumnNames(record: AnalysisRecord, length: number, prefix: string): string[] {
-  const named = record.summary.extraColumns;
-  if (Array.isArray(named) && named.length === length && named.every((n) => typeof n === 'string')) return named as string[];
+  const named = record.summary.extra;
+  if (Array.isArray(named) && named.length === length && named.every((n) => typeof n === 'string')) return named.map((n) => `${prefix}_${n}`);
   return Array.from({ length }, (_, i) => `${prefix}_${i + 1}`);
 }
 
@@ -186,9 +190,9 @@ function consensusTable(db: LibraryDb, options: AnalysisExportOptions): Analysis
   const m = extraLength(db, record.id);
   const classes = Array.isArray(record.summary.classes) ? (record.summary.classes as (number | string)[]) : null;
   // CROWDLAB stores [quality, ...posterior over classes] (core/analysis/raterAnalysis.ts); other producers may
-  // name their extra columns in summary.extraColumns.
+  // name their extra columns in summary.extra.
   const names =
-    classes && m === classes.length + 1 && !Array.isArray(record.summary.extraColumns)
+    classes && m === classes.length + 1 && !Array.isArray(record.summary.extra)
       ? ['quality', ...classes.map((c) => `p_${c}`)]
       : extraColumnNames(record, m, 'extra');
   const columns: ExportColumn[] = [...IMAGE_COLUMNS, { name: 'consensus', type: 'DOUBLE' }, ...names.map((name) => ({ name, type: 'FLOAT' as const }))];
@@ -223,18 +227,31 @@ function raterLabelsTable(db: LibraryDb): AnalysisExportTable {
   return { columns, rows, sources: [] };
 }
 
-const ISSUE_KINDS: { kind: AnalysisKind; column: string }[] = [
-  { kind: 'label-issues', column: 'label_issue' },
-  { kind: 'image-issues', column: 'image_issue' },
-  { kind: 'outliers', column: 'outlier' },
-];
+/**
+ * The analyses an issues export joins: the newest label issues, the newest outlier scores, and the newest analysis
+ * of each image check (`miru issues` stores one per check: value = score, extra = [flag]).
+ */
+function issueSources(db: LibraryDb): { kind: AnalysisKind; column: string; record: AnalysisRecord; extraNames: string[] }[] {
+  const sources: { kind: AnalysisKind; column: string; record: AnalysisRecord; extraNames: string[] }[] = [];
+  const label = listAnalyses(db, { kind: 'label-issues' })[0];
+  if (label) sources.push({ kind: 'label-issues', column: 'label_issue', record: label, extraNames: extraColumnNames(label, extraLength(db, label.id), 'label_issue') });
+  const newestPerCheck = new Map<string, AnalysisRecord>();
+  for (const record of listAnalyses(db, { kind: 'image-issues' })) {
+    const check = String(record.params.issue ?? record.summary.issue);
+    if (!newestPerCheck.has(check)) newestPerCheck.set(check, record);
+  }
+  for (const check of [...IMAGE_ISSUE_TYPES, ...newestPerCheck.keys()].filter((c, i, all) => newestPerCheck.has(c) && all.indexOf(c) === i)) {
+    const record = newestPerCheck.get(check)!;
+    sources.push({ kind: 'image-issues', column: `${check}_score`, record, extraNames: [check] });
+  }
+  const outliers = listAnalyses(db, { kind: 'outliers' })[0];
+  if (outliers) sources.push({ kind: 'outliers', column: 'outlier', record: outliers, extraNames: extraColumnNames(outliers, extraLength(db, outliers.id), 'outlier') });
+  return sources;
+}
 
-/** One row per image found in any of the newest label-issues, image-issues and outliers analyses. */
+/** One row per image found in any of the issue analyses above: a score column per analysis, plus its extras. */
 function issuesTable(db: LibraryDb): AnalysisExportTable {
-  const found = ISSUE_KINDS.flatMap((k) => {
-    const record = listAnalyses(db, { kind: k.kind })[0];
-    return record ? [{ ...k, record, extraNames: extraColumnNames(record, extraLength(db, record.id), k.column) }] : [];
-  });
+  const found = issueSources(db);
   if (found.length === 0) {
     throw new Error('No label issues, image issues or outlier scores are stored in this library yet. Find them with `miru issues --db D --embedding RUN`, then export again.');
   }

@@ -50,10 +50,16 @@ const setup = (async () => {
     kind: 'label-issues',
     sourceRunId: null,
     params: {},
-    summary: { extraColumns: ['is_issue'] },
+    summary: { extra: ['isIssue'] }, // as core/analysis/libraryIssues.ts names its extra columns
     values: [{ imageId: ids[0]!, value: 0.1, extra: Float32Array.from([1]) }, { imageId: ids[2]!, value: 0.8, extra: Float32Array.from([0]) }],
   });
   saveAnalysis(db, { kind: 'outliers', sourceRunId: 1, params: { k: 5 }, summary: {}, values: [{ imageId: ids[2]!, value: 0.3 }, { imageId: ids[5]!, value: 0.7 }] });
+  // `miru issues` stores one image-issues analysis per check (value = score, extra = [flag]); a rerun adds newer ones.
+  const check = (issue: string, values: [number, number, number][]) =>
+    saveAnalysis(db, { kind: 'image-issues', sourceRunId: null, params: { issue }, summary: { issue }, values: values.map(([i, value, flag]) => ({ imageId: ids[i]!, value, extra: Float32Array.of(flag) })) });
+  check('dark', [[5, 0.9, 0]]);
+  check('blurry', [[5, 0.2, 1]]);
+  check('dark', [[5, 0.1, 1]]);
   db.close();
   return { ...lib, ids, paths, classOf, crowdlab, mean };
 })();
@@ -162,15 +168,16 @@ test('export --what rater-labels: one row per rating with the rater and the rate
   ]);
 });
 
-test('export --what issues: one row per image in any stored label-issues or outliers analysis, empty where an analysis has none', async () => {
+test('export --what issues: one row per image in any stored label-issues, image check or outliers analysis, empty where an analysis has none', async () => {
   const { paths } = await setup;
   const run = await exported(['--what', 'issues', '--format', 'jsonl']);
   assert.equal(run.code, 0, run.stderr);
   const rows = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.deepEqual(rows.map((r) => [r.path, r.label_issue, r.is_issue, r.outlier]), [
-    [paths[0], 0.1, 1, null],
-    [paths[2], 0.8, 0, 0.3],
-    [paths[5], null, null, 0.7],
+  // Every image check gets its score and flag columns, from its newest analysis (dark: the rerun's 0.1, flagged).
+  assert.deepEqual(rows.map((r) => [r.path, r.label_issue, r.label_issue_isIssue, r.dark_score, r.dark, r.blurry_score, r.blurry, r.outlier]), [
+    [paths[0], 0.1, 1, null, null, null, null, null],
+    [paths[2], 0.8, 0, null, null, null, null, 0.3],
+    [paths[5], null, null, 0.1, 1, 0.2, 1, 0.7],
   ]);
 });
 
