@@ -82,7 +82,8 @@ export async function similarImages(db: LibraryDb, runRef: string | number, imag
   }
   const n = matrix.imageIds.length;
   if (!Number.isInteger(k) || k < 1) throw new Error(`--k must be a whole number of at least 1 (got ${k}).`);
-  if (k > n - 1) throw new Error(`--k ${k} asks for more neighbours than the run has other images (${n - 1}). Use --k ${Math.max(1, n - 1)} or less.`);
+  if (n < 2) throw new Error(`Embedding run ${matrix.runId} (${matrix.model}) holds only this image's vector, so there is nothing to compare it with. Embed more images (\`miru embed --model ${matrix.model}\`) first.`);
+  if (k > n - 1) throw new Error(`--k ${k} asks for more neighbours than the run has other images (${n - 1}). Use --k ${n - 1} or less.`);
   const metric = options.metric ?? 'cosine';
   const exact = options.exact ?? n < EXACT_SEARCH_BELOW;
   let found: { indices: Int32Array; distances: Float32Array };
@@ -99,7 +100,8 @@ export async function similarImages(db: LibraryDb, runRef: string | number, imag
     runId: matrix.runId,
     model: matrix.model,
     metric,
-    neighbors: ids.map((id, j) => ({ id, path: paths.get(id) ?? '', distance: found.distances[j] })),
+    // float32 rounding can put a copy a hair below distance 0; a distance is never negative.
+    neighbors: ids.map((id, j) => ({ id, path: paths.get(id) ?? '', distance: Math.max(0, found.distances[j]) })),
   };
 }
 
@@ -157,7 +159,8 @@ export async function outlierScores(db: LibraryDb, runRef: string | number, k = 
   const matrix = loadEmbeddings(db, runRef);
   const n = matrix.imageIds.length;
   if (!Number.isInteger(k) || k < 1) throw new Error(`--k must be a whole number of at least 1 (got ${k}).`);
-  if (k > n - 1) throw new Error(`--k ${k} needs more than ${k} images with vectors; embedding run ${matrix.runId} has ${n}. Use --k ${Math.max(1, n - 1)} or less.`);
+  if (n < 2) throw new Error(`Outlier scores compare each image with its neighbours, but embedding run ${matrix.runId} has ${n} vector. Embed more images first.`);
+  if (k > n - 1) throw new Error(`--k ${k} needs more than ${k} images with vectors; embedding run ${matrix.runId} has ${n}. Use --k ${n - 1} or less.`);
   const metric = options.metric ?? 'cosine';
   const knn = await knnAll(matrix, k, { ...options, metric });
   const scores = outlierScoresFromKnn(knn);
@@ -327,6 +330,8 @@ export async function findDuplicates(db: LibraryDb, runRef: string | number | nu
     embedding = { runId: matrix.runId, model: matrix.model };
     const n = matrix.imageIds.length;
     k = Math.min(options.k ?? DUPLICATE_NEIGHBOURS, n - 1);
+    // One vector has no neighbour: no near-duplicates, but a given threshold is still the one reported.
+    threshold = options.threshold ?? null;
     if (k >= 1) {
       const knn = await knnAll(matrix, k, { ...options, metric });
       threshold = options.threshold ?? AUTO_THRESHOLD_FRACTION * medianNearestDistance(knn);
@@ -348,5 +353,5 @@ export async function findDuplicates(db: LibraryDb, runRef: string | number | nu
     summary: { threshold, exactGroups: exact.length, nearGroups: near.length, groups: groups.length, images: allIds.length, model: embedding?.model ?? null },
     values: groups.flatMap((ids, g) => ids.map((imageId) => ({ imageId, value: g + 1 }))),
   });
-  return { analysisId, embedding, threshold, thresholdSource: threshold === null ? null : options.threshold !== undefined ? 'given' : 'auto', metric, exact, near, groups };
+  return { analysisId, embedding, threshold, thresholdSource: options.threshold !== undefined ? 'given' : threshold === null ? null : 'auto', metric, exact, near, groups };
 }

@@ -299,12 +299,14 @@ export async function projectMatrix(matrix: EmbeddingMatrix, options: ProjectRun
  */
 export async function projectEmbeddingRun(db: LibraryDb, runRef: string | number, options: ProjectRunOptions): Promise<Projection & { analysisId: number; runId: number }> {
   const matrix = loadEmbeddings(db, runRef);
-  const projection = await projectMatrix(matrix, options);
+  const projected = await projectMatrix(matrix, options);
+  // The stored summary and the returned one are the same: both name the model the map was drawn from.
+  const projection = { ...projected, summary: { ...projected.summary, model: matrix.model } };
   const analysisId = saveAnalysis(db, {
     kind: 'projection',
     sourceRunId: matrix.runId,
     params: projection.params,
-    summary: { ...projection.summary, model: matrix.model },
+    summary: projection.summary,
     values: Array.from(projection.imageIds, (imageId, i) => ({ imageId, value: null, extra: projection.coords.slice(2 * i, 2 * i + 2) })),
   });
   return { ...projection, analysisId, runId: matrix.runId };

@@ -128,11 +128,12 @@ test('miru outliers scores every image, most unusual first, and stores the score
 
 test('miru project draws PCA and UMAP maps with every point, stored per recipe; bad settings are refused', async () => {
   const lib = await library();
-  const pca = await runMiruJson<{ analysisId: number; method: string; params: Record<string, unknown>; summary: { explainedVarianceRatio: number[] }; points: { id: number; x: number; y: number }[] }>([
+  const pca = await runMiruJson<{ analysisId: number; method: string; embedding: { model: string | null }; params: Record<string, unknown>; summary: { explainedVarianceRatio: number[] }; points: { id: number; x: number; y: number }[] }>([
     'project', '--db', lib.db, '--embedding', 'miru-convnext-s', '--method', 'pca',
   ]);
   assert.equal(pca.code, 0, pca.stderr);
   assert.equal(pca.json.method, 'pca');
+  assert.equal(pca.json.embedding.model, 'miru-convnext-s');
   assert.deepEqual(pca.json.params, { method: 'pca' });
   assert.equal(pca.json.points.length, lib.count);
   assert.ok(pca.json.summary.explainedVarianceRatio[0] >= pca.json.summary.explainedVarianceRatio[1]);

@@ -48,7 +48,9 @@ export function registerDuplicates(program: Command): void {
         const show = (ids: number[]) => ids.map((id) => `    ${paths.get(id) ?? ''} (id ${id})`).join('\n');
         console.log(`${groups(result.exact.length)} of byte-identical images:`);
         for (const g of result.exact) console.log(show(g));
-        if (result.embedding) {
+        if (result.embedding && result.threshold === null) {
+          console.log(`No near-duplicate search: embedding run ${result.embedding.runId} (${result.embedding.model}) has a single vector, so no pair to compare.`);
+        } else if (result.embedding) {
           console.log(`${groups(result.near.length)} of near-duplicates within cosine distance ${result.threshold!.toPrecision(3)}${result.thresholdSource === 'auto' ? ' (automatic)' : ''} in embedding run ${result.embedding.runId} (${result.embedding.model}):`);
           for (const g of result.near) console.log(`  largest link ${g.maxDistance.toFixed(4)}\n${show(g.ids)}`);
         }

@@ -174,6 +174,15 @@ test('duplicates with an embedding run: near groups join exact copies and close 
   // Threshold 2 joins everything under cosine distance.
   assert.deepEqual((await findDuplicates(db, runId, { threshold: 2 })).near.map((g) => g.ids), [[...ids].sort((a, b) => a - b)]);
 
+  // A run with a single vector has no pair to compare: no near groups, and a given threshold is still reported.
+  const single = addEmbeddingRun(db, [vectors[0]!, ...Array.from({ length: 9 }, () => null)], 'one-vector');
+  const lone = await findDuplicates(db, single, { threshold: 0.1 });
+  assert.deepEqual([lone.near, lone.threshold, lone.thresholdSource], [[], 0.1, 'given']);
+  const loneAuto = await findDuplicates(db, single);
+  assert.deepEqual([loneAuto.near, loneAuto.threshold, loneAuto.thresholdSource], [[], null, null]);
+  await assert.rejects(similarImages(db, single, 'img0.png', 1), /holds only this image's vector, so there is nothing to compare it with\. Embed more images/);
+  await assert.rejects(outlierScores(db, single, 1), /compare each image with its neighbours, but embedding run \d+ has 1 vector\. Embed more images first/);
+
   const before = listAnalyses(db).length;
   await assert.rejects(findDuplicates(db, runId, { threshold: 2.5 }), /--threshold 2\.5 is outside \[0, 2\], the range of cosine distance/);
   await assert.rejects(findDuplicates(db, runId, { threshold: -0.1 }), /--threshold must be a distance of 0 or more/);
