@@ -6,7 +6,7 @@
 import type { LibraryDb } from '../library/openLibrary.js';
 import type { ExportColumn } from '../library/exportTable.js';
 import { IMAGE_ISSUE_TYPES } from './imageIssues.js';
-import { getAnalysis, listAnalyses, type AnalysisKind, type AnalysisRecord } from './analysisStore.js';
+import { getAnalysis, listAnalyses, staleReasons, type AnalysisKind, type AnalysisRecord } from './analysisStore.js';
 import { certaintyWeight } from './labelPropagation.js';
 import { saveSoftLabels, softLabelsFromModel, softLabelsFromRatings } from './softLabels.js';
 
@@ -32,6 +32,20 @@ export interface AnalysisExportTable {
   rows: Iterable<Record<string, unknown>>;
   /** Which stored analyses the rows come from, for the command's closing line. */
   sources: { kind: AnalysisKind; id: number; createdAt: string }[];
+}
+
+/**
+ * A warning per stored source whose inputs changed since it was computed (staleReasons), saying how to make it
+ * again; exports still write what is stored, since an older result may be wanted on purpose.
+ */
+export function staleSourceWarnings(db: LibraryDb, table: AnalysisExportTable): string[] {
+  return table.sources.flatMap((source) => {
+    const record = getAnalysis(db, source.id);
+    const reasons = record ? staleReasons(db, record) : [];
+    if (!reasons.length) return [];
+    const remake = HOW_TO_MAKE[source.kind] ?? `the command that computed it`;
+    return [`Warning: ${source.kind} analysis ${source.id} of ${source.createdAt} may be out of date: ${reasons.join(', and ')}. Run ${remake} again for a current one.`];
+  });
 }
 
 /**

@@ -37,6 +37,14 @@ export interface AnalysisRecord {
   createdAt: string;
   /** Per-image values stored. */
   count: number;
+  /** What it was computed from (see staleReasons); absent for analyses stored before Miru kept one. */
+  basis?: AnalysisBasis;
+}
+
+/** Fingerprints of the inputs an analysis read; kept beside its summary in the stored JSON. */
+export interface AnalysisBasis {
+  images: string;
+  ratings?: string;
 }
 
 /** An analysis with the name of the model whose run it was computed from (null: no source run, or it is gone). */
@@ -61,18 +69,49 @@ export interface SaveAnalysisInput {
   values: Iterable<AnalysisValue>;
 }
 
+/** Kinds computed from human ratings: a later change to the ratings makes them out of date. */
+const RATING_KINDS: ReadonlySet<AnalysisKind> = new Set(['label-issues', 'consensus', 'rater-clusters', 'rater-models', 'pseudo-labels', 'soft-labels', 'probe', 'probe-report']);
+
+/**
+ * A cheap fingerprint of what an analysis was computed from: the usable images (count, ids, newest index time,
+ * which moves when a file is re-read) and, for rating-based kinds, the ratings (count and value sums weighted by
+ * image and rater, so a changed rating moves it). Stored in the summary as `basis`.
+ */
+function dataBasis(db: LibraryDb, kind: AnalysisKind): AnalysisBasis {
+  const images = db.prepare(`SELECT count(*) || ':' || total(id) || ':' || IFNULL(max(indexed_at), '') FROM images WHERE status = 'ok'`).pluck().get() as string;
+  if (!RATING_KINDS.has(kind)) return { images };
+  const ratings = db.prepare(`SELECT count(*) || ':' || total(value) || ':' || total(value * image_id) || ':' || total(value * rater_id) FROM ratings`).pluck().get() as string;
+  return { images, ratings };
+}
+
+/**
+ * Why a stored analysis may no longer describe the library: its images were re-read, added or removed, or the
+ * ratings changed, since it was computed. Empty when nothing changed (or for analyses stored before Miru kept a
+ * basis, which cannot tell).
+ */
+export function staleReasons(db: LibraryDb, record: AnalysisRecord): string[] {
+  const basis = record.basis;
+  if (!basis) return [];
+  const now = dataBasis(db, record.kind);
+  const reasons: string[] = [];
+  if (basis.images !== now.images) reasons.push('images were added, removed or re-read since');
+  if (basis.ratings !== undefined && basis.ratings !== now.ratings) reasons.push('the ratings changed since');
+  return reasons;
+}
+
 /**
  * Stores a finished result, replacing an earlier result of the same recipe, in one transaction: a failure part
  * way leaves the earlier result untouched, never half of each. Returns the new analysis id.
  */
 export function saveAnalysis(db: LibraryDb, input: SaveAnalysisInput): number {
   const key = canonicalParams(input.params);
+  const summary = { ...input.summary, basis: dataBasis(db, input.kind) };
   return db.transaction(() => {
     db.prepare('DELETE FROM analyses WHERE kind = ? AND IFNULL(source_run_id, 0) = IFNULL(?, 0) AND params = ?').run(input.kind, input.sourceRunId, key);
     const id = Number(
       db
         .prepare('INSERT INTO analyses (kind, source_run_id, params, summary, created_at, value_count) VALUES (?, ?, ?, ?, ?, 0)')
-        .run(input.kind, input.sourceRunId, key, JSON.stringify(input.summary), new Date().toISOString()).lastInsertRowid,
+        .run(input.kind, input.sourceRunId, key, JSON.stringify(summary), new Date().toISOString()).lastInsertRowid,
     );
     const insert = db.prepare('INSERT INTO analysis_values (analysis_id, image_id, value, extra) VALUES (?, ?, ?, ?)');
     // The values may be a generator, so they are counted as they go in; a repeated image id fails the insert (and
@@ -100,14 +139,16 @@ interface AnalysisRow {
 }
 
 function toRecord(row: AnalysisRow): AnalysisRecord {
+  const { basis, ...summary } = JSON.parse(row.summary) as Record<string, unknown> & { basis?: AnalysisBasis };
   return {
     id: row.id,
     kind: row.kind,
     sourceRunId: row.source_run_id,
     params: JSON.parse(row.params) as Record<string, unknown>,
-    summary: JSON.parse(row.summary) as Record<string, unknown>,
+    summary,
     createdAt: row.created_at,
     count: row.count,
+    ...(basis ? { basis } : {}),
   };
 }
 

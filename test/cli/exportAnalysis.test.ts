@@ -238,3 +238,17 @@ test('export refuses bad input with a message naming the fix, and leaves no file
   assert.equal(nowhere.code, 1);
   assert.match(nowhere.stderr, /Cannot write .*missing.x\.csv: its folder does not exist/);
 });
+
+// Last in this file: it changes the shared library's ratings.
+test('an export from a stored analysis whose inputs changed since warns, naming the analysis and how to redo it', async () => {
+  const { dbPath, ids } = await setup;
+  const before = await exported(['--what', 'consensus', '--format', 'jsonl']);
+  assert.doesNotMatch(before.stderr, /out of date/);
+  const db = openLibrary(dbPath, { mustExist: true });
+  db.prepare('UPDATE ratings SET value = value + 1 WHERE image_id = ? AND value < 5').run(ids[0]);
+  db.close();
+  const after = await exported(['--what', 'consensus', '--format', 'jsonl']);
+  assert.equal(after.code, 0);
+  assert.match(after.stderr, /Warning: consensus analysis \d+ of .* may be out of date: the ratings changed since\. Run `miru raters --db D`/);
+  assert.equal(after.stdout, before.stdout, 'what is stored is still exported');
+});

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { checkExportFormat, exportTable, writeRows, type ExportFormat, type ExportWhat } from '../../library/exportTable.js';
 import { coverageWarning, exportScores } from '../../models/exportScores.js';
-import { ANALYSIS_EXPORTS, analysisExportTable, isAnalysisExport, type AnalysisExportOptions } from '../../analysis/analysisExport.js';
+import { ANALYSIS_EXPORTS, analysisExportTable, isAnalysisExport, staleSourceWarnings, type AnalysisExportOptions } from '../../analysis/analysisExport.js';
 import { finiteNumber, openDb, positiveInt } from '../options.js';
 
 const TABLES: readonly ExportWhat[] = ['images', 'ratings', 'tags'];
@@ -74,6 +74,7 @@ export function registerExport(program: Command): void {
         // Analysis rows are prepared (and their options and stored inputs checked) before any output is opened.
         const analysisOptions: AnalysisExportOptions = { model: opts.model, smoothing: opts.smoothing, temperature: opts.temperature, topK: opts.topK, analysisId: opts.analysis };
         const table = isAnalysisExport(opts.what) ? analysisExportTable(db, opts.what, analysisOptions) : null;
+        if (table) for (const warning of staleSourceWarnings(db, table)) console.error(warning);
         const write = async (out: Writable): Promise<number> => {
           if (table) return writeRows(table.columns, table.rows, format, out);
           if (opts.what !== 'scores') return exportTable(db, opts.what as ExportWhat, format, out);

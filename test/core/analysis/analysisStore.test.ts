@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalParams, findAnalysis, getAnalysis, getAnalysisWithModel, listAnalyses, listAnalysesWithModel, readAnalysisValues, saveAnalysis } from '../../../core/analysis/analysisStore.js';
+import path from 'node:path';
+import { utimesSync } from 'node:fs';
+import { canonicalParams, findAnalysis, getAnalysis, getAnalysisWithModel, listAnalyses, listAnalysesWithModel, readAnalysisValues, saveAnalysis, staleReasons } from '../../../core/analysis/analysisStore.js';
+import { indexLibrary } from '../../../core/library/indexLibrary.js';
+import { cacheDirFor } from '../../../core/library/openLibrary.js';
+import { writeTestImage } from '../../helpers/images.js';
 import { loadEmbeddings, resolveEmbeddingRun } from '../../../core/analysis/embeddingMatrix.js';
 import { smallLibrary } from '../../helpers/library.js';
 
@@ -121,5 +126,34 @@ test('embedding runs resolve by id or model name, and bad vectors are refused wi
   assert.throws(() => loadEmbeddings(db, 7), new RegExp(`the vector of image ${ids[1]} holds NaN`));
   put.run(ids[1], Buffer.from(Float32Array.of(0, 1).buffer));
   assert.throws(() => loadEmbeddings(db, 7), new RegExp(`image ${ids[1]} has 2 values, the others 3`));
+  db.close();
+});
+
+test('a stored analysis knows when its inputs changed: ratings for rating-based kinds, re-read or new images for all', async () => {
+  const { db, dir, images } = await smallLibrary(4);
+  const ids = db.prepare('SELECT id FROM images ORDER BY id').pluck().all() as number[];
+  db.prepare(`INSERT INTO raters (name) VALUES ('ann'), ('bob')`).run();
+  const rate = db.prepare('INSERT OR REPLACE INTO ratings (image_id, rater_id, value) VALUES (?, ?, ?)');
+  ids.forEach((id, i) => (rate.run(id, 1, 1 + i), rate.run(id, 2, 4 - i)));
+  const save = (kind: 'consensus' | 'outliers') => getAnalysis(db, saveAnalysis(db, { kind, sourceRunId: null, params: {}, summary: {}, values: ids.map((imageId) => ({ imageId, value: 1 })) }))!;
+  let consensus = save('consensus');
+  let outliers = save('outliers');
+  assert.deepEqual([staleReasons(db, consensus), staleReasons(db, outliers)], [[], []]);
+
+  rate.run(ids[0], 1, 5); // one rating changed, the count did not
+  assert.deepEqual(staleReasons(db, consensus), ['the ratings changed since']);
+  assert.deepEqual(staleReasons(db, outliers), [], 'outlier scores do not read ratings');
+  consensus = save('consensus');
+  outliers = save('outliers');
+
+  // A file replaced by other content is re-read by the next index.
+  await writeTestImage(path.join(images, 'img1.png'), { seed: 77, width: 40, height: 40 });
+  utimesSync(path.join(images, 'img1.png'), new Date(), new Date(Date.now() + 5000));
+  await indexLibrary(db, [images], { cacheDir: cacheDirFor(path.join(dir, 'lib.db')) });
+  assert.deepEqual(staleReasons(db, outliers), ['images were added, removed or re-read since']);
+  assert.deepEqual(staleReasons(db, consensus), ['images were added, removed or re-read since']);
+  // Analyses stored before Miru kept a basis cannot tell, and say nothing.
+  db.prepare(`UPDATE analyses SET summary = json_remove(summary, '$.basis') WHERE id = ?`).run(outliers.id);
+  assert.deepEqual(staleReasons(db, getAnalysis(db, outliers.id)!), []);
   db.close();
 });
