@@ -73,26 +73,30 @@ export interface SaveAnalysisInput {
 const RATING_KINDS: ReadonlySet<AnalysisKind> = new Set(['label-issues', 'consensus', 'rater-clusters', 'rater-models', 'pseudo-labels', 'soft-labels', 'probe', 'probe-report']);
 
 /**
- * A cheap fingerprint of what an analysis was computed from: the usable images (count, ids, newest index time,
- * which moves when a file is re-read) and, for rating-based kinds, the ratings (count and value sums weighted by
- * image and rater, so a changed rating moves it). Stored in the summary as `basis`.
+ * A cheap fingerprint of what analyses are computed from: the usable images (count, ids, newest index time, which
+ * moves when a file is re-read) and the ratings (count and value sums weighted by image and rater, so a changed
+ * rating moves it). Stored with each analysis as its `basis` (ratings only for rating-based kinds).
  */
-function dataBasis(db: LibraryDb, kind: AnalysisKind): AnalysisBasis {
-  const images = db.prepare(`SELECT count(*) || ':' || total(id) || ':' || IFNULL(max(indexed_at), '') FROM images WHERE status = 'ok'`).pluck().get() as string;
-  if (!RATING_KINDS.has(kind)) return { images };
-  const ratings = db.prepare(`SELECT count(*) || ':' || total(value) || ':' || total(value * image_id) || ':' || total(value * rater_id) FROM ratings`).pluck().get() as string;
-  return { images, ratings };
+function imagesBasis(db: LibraryDb): string {
+  return db.prepare(`SELECT count(*) || ':' || total(id) || ':' || IFNULL(max(indexed_at), '') FROM images WHERE status = 'ok'`).pluck().get() as string;
+}
+function ratingsBasis(db: LibraryDb): string {
+  return db.prepare(`SELECT count(*) || ':' || total(value) || ':' || total(value * image_id) || ':' || total(value * rater_id) FROM ratings`).pluck().get() as string;
+}
+
+/** The library's fingerprint now, to compare stored analyses with (one pass each over images and ratings). */
+export function currentBasis(db: LibraryDb): Required<AnalysisBasis> {
+  return { images: imagesBasis(db), ratings: ratingsBasis(db) };
 }
 
 /**
  * Why a stored analysis may no longer describe the library: its images were re-read, added or removed, or the
  * ratings changed, since it was computed. Empty when nothing changed (or for analyses stored before Miru kept a
- * basis, which cannot tell).
+ * basis, which cannot tell). Pass `now` when checking many analyses.
  */
-export function staleReasons(db: LibraryDb, record: AnalysisRecord): string[] {
+export function staleReasons(db: LibraryDb, record: AnalysisRecord, now: Required<AnalysisBasis> = currentBasis(db)): string[] {
   const basis = record.basis;
   if (!basis) return [];
-  const now = dataBasis(db, record.kind);
   const reasons: string[] = [];
   if (basis.images !== now.images) reasons.push('images were added, removed or re-read since');
   if (basis.ratings !== undefined && basis.ratings !== now.ratings) reasons.push('the ratings changed since');
@@ -105,7 +109,8 @@ export function staleReasons(db: LibraryDb, record: AnalysisRecord): string[] {
  */
 export function saveAnalysis(db: LibraryDb, input: SaveAnalysisInput): number {
   const key = canonicalParams(input.params);
-  const summary = { ...input.summary, basis: dataBasis(db, input.kind) };
+  const basis: AnalysisBasis = RATING_KINDS.has(input.kind) ? currentBasis(db) : { images: imagesBasis(db) };
+  const summary = { ...input.summary, basis };
   return db.transaction(() => {
     db.prepare('DELETE FROM analyses WHERE kind = ? AND IFNULL(source_run_id, 0) = IFNULL(?, 0) AND params = ?').run(input.kind, input.sourceRunId, key);
     const id = Number(

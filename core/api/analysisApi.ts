@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { LibraryDb } from '../library/openLibrary.js';
 import { NUMERIC_FIELDS, parseFieldName, scoreRunOf } from '../library/queryImages.js';
-import { findAnalysis, getAnalysisWithModel, listAnalysesWithModel, saveAnalysis, type AnalysisKind, type AnalysisWithModel } from '../analysis/analysisStore.js';
+import { currentBasis, findAnalysis, getAnalysisWithModel, listAnalysesWithModel, saveAnalysis, staleReasons, type AnalysisKind, type AnalysisWithModel } from '../analysis/analysisStore.js';
 import type { AnalysisDetail, AnalysisInfo, FieldValues, FieldValuesInput, MiruApi, ProjectionPoints, SaveSelectionInput } from './apiTypes.js';
 import { ApiInputError, ApiNotFoundError } from './apiSchemas.js';
 import { pointsInPolygon } from './polygonSelect.js';
@@ -14,7 +14,7 @@ import { pointsInPolygon } from './polygonSelect.js';
 type AnalysisMethods = Pick<MiruApi, 'listAnalyses' | 'analysisDetail' | 'projectionPoints' | 'fieldValues' | 'saveSelection'>;
 
 export function analysisMethods(db: LibraryDb): AnalysisMethods {
-  function info(record: AnalysisWithModel): AnalysisInfo {
+  function info(record: AnalysisWithModel, now = currentBasis(db)): AnalysisInfo {
     return {
       id: record.id,
       kind: record.kind,
@@ -23,6 +23,7 @@ export function analysisMethods(db: LibraryDb): AnalysisMethods {
       params: record.params,
       createdAt: record.createdAt,
       count: record.count,
+      stale: staleReasons(db, record, now),
     };
   }
 
@@ -97,7 +98,8 @@ export function analysisMethods(db: LibraryDb): AnalysisMethods {
 
   return {
     async listAnalyses({ kind }) {
-      return listAnalysesWithModel(db, kind ? { kind: kind as AnalysisKind } : {}).map(info);
+      const now = currentBasis(db); // one pass over images and ratings for the whole list
+      return listAnalysesWithModel(db, kind ? { kind: kind as AnalysisKind } : {}).map((record) => info(record, now));
     },
 
     async analysisDetail({ id }): Promise<AnalysisDetail> {

@@ -264,6 +264,8 @@ export interface AnalysisInfo {
   createdAt: string;
   /** Images with a stored value. */
   count: number;
+  /** Why it may be out of date (its images or ratings changed since it was computed); empty when current. */
+  stale: string[];
 }
 
 export interface AnalysisDetail extends AnalysisInfo {

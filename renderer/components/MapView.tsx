@@ -244,11 +244,16 @@ export function MapView(props: Props) {
             {!projections?.length && <option value="">none yet</option>}
             {(projections ?? []).map((p) => (
               <option key={p.id} value={p.id}>
-                {analysisLabel(p)} · {formatCount(p.count)} points
+                {analysisLabel(p)} · {formatCount(p.count)} points{p.stale.length ? ' · out of date' : ''}
               </option>
             ))}
           </select>
         </label>
+        {current && current.stale.length > 0 && (
+          <span className="map-stale" data-testid="map-stale" title={`${current.stale.join('; ')}: make the map again (Jobs) to include the changes`}>
+            Out of date
+          </span>
+        )}
         <label className="tool">
           <span>Colour</span>
           <select className="input" data-testid="map-color" value={props.color ?? ''} onChange={(e) => props.onColor(e.target.value || null)}>

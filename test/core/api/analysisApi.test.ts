@@ -45,7 +45,22 @@ test('stored analyses are listed by kind, with their detail', async () => {
   assert.deepEqual(maps.map((a) => [a.id, a.count, a.params.method]), [[projection, ids.length - 1, 'pca']]);
   const detail = await call<AnalysisDetail>('analysisDetail', { id: outliers });
   assert.deepEqual(detail.summary, { k: 3 });
+  assert.deepEqual(all.map((a) => a.stale), [[], []]);
   await assert.rejects(call('analysisDetail', { id: 999 }), /No stored analysis with id 999/);
+});
+
+test('an analysis whose inputs changed since is listed with why (a rating change touches only rating-based kinds)', async () => {
+  const consensus = saveAnalysis(service.db, { kind: 'consensus', sourceRunId: null, params: { method: 'mean' }, summary: {}, values: [{ imageId: ids[0]!, value: 3 }] });
+  const rater = Number(service.db.prepare(`INSERT INTO raters (name) VALUES ('late-rater')`).run().lastInsertRowid);
+  service.db.prepare('INSERT INTO ratings (image_id, rater_id, value) VALUES (?, ?, 4)').run(ids[0], rater);
+  try {
+    const stale = Object.fromEntries((await call<AnalysisInfo[]>('listAnalyses', {})).map((a) => [a.id, a.stale]));
+    assert.deepEqual(stale, { [projection]: [], [outliers]: [], [consensus]: ['the ratings changed since'] });
+  } finally {
+    service.db.prepare('DELETE FROM ratings WHERE rater_id = ?').run(rater);
+    service.db.prepare('DELETE FROM raters WHERE id = ?').run(rater);
+    service.db.prepare('DELETE FROM analyses WHERE id = ?').run(consensus);
+  }
 });
 
 test('a projection comes as typed arrays, and colour values align with its points', async () => {
