@@ -6,7 +6,7 @@
 import type { LibraryDb } from '../library/openLibrary.js';
 import type { ExportColumn } from '../library/exportTable.js';
 import { IMAGE_ISSUE_TYPES } from './imageIssues.js';
-import { getAnalysis, listAnalyses, staleReasons, type AnalysisKind, type AnalysisRecord } from './analysisStore.js';
+import { currentBasis, getAnalysis, listAnalyses, staleReasons, type AnalysisKind, type AnalysisRecord } from './analysisStore.js';
 import { certaintyWeight } from './labelPropagation.js';
 import { saveSoftLabels, softLabelsFromModel, softLabelsFromRatings } from './softLabels.js';
 
@@ -39,9 +39,11 @@ export interface AnalysisExportTable {
  * again; exports still write what is stored, since an older result may be wanted on purpose.
  */
 export function staleSourceWarnings(db: LibraryDb, table: AnalysisExportTable): string[] {
+  if (!table.sources.length) return [];
+  const now = currentBasis(db); // one pass over images and ratings for all sources (an issues export joins up to 9)
   return table.sources.flatMap((source) => {
     const record = getAnalysis(db, source.id);
-    const reasons = record ? staleReasons(db, record) : [];
+    const reasons = record ? staleReasons(db, record, now) : [];
     if (!reasons.length) return [];
     const remake = HOW_TO_MAKE[source.kind] ?? `the command that computed it`;
     return [`Warning: ${source.kind} analysis ${source.id} of ${source.createdAt} may be out of date: ${reasons.join(', and ')}. Run ${remake} again for a current one.`];
